@@ -1,0 +1,60 @@
+#include "core/int_parse.hpp"
+
+#include <charconv>
+#include <limits>
+
+namespace shield {
+namespace {
+
+// Accumulates the digits of `text` as a magnitude; fails on a non-digit or when the magnitude
+// exceeds `limit`.
+std::optional<uint64_t> ParseMagnitude(std::string_view text, uint64_t limit) noexcept {
+  if (text.empty()) return std::nullopt;
+  uint64_t magnitude = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const auto digit = static_cast<uint64_t>(c - '0');
+    if (magnitude > (limit - digit) / 10) return std::nullopt;
+    magnitude = magnitude * 10 + digit;
+  }
+  return magnitude;
+}
+
+// Applies a sign to a magnitude already known to fit the signed range.
+std::optional<int64_t> Signed(std::string_view digits, bool negative) noexcept {
+  constexpr auto kMaxPositive = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  const auto magnitude = ParseMagnitude(digits, negative ? kMaxPositive + 1 : kMaxPositive);
+  if (!magnitude) return std::nullopt;
+  if (!negative) return static_cast<int64_t>(*magnitude);
+  if (*magnitude == kMaxPositive + 1) return std::numeric_limits<int64_t>::min();
+  return -static_cast<int64_t>(*magnitude);
+}
+
+}  // namespace
+
+std::optional<int64_t> ParseStrictInt64(std::string_view text) noexcept {
+  if (text.empty() || text.size() >= kInt64TextCapacity) return std::nullopt;
+  if (text == "0") return 0;
+  const bool negative = text.front() == '-';
+  if (negative) text.remove_prefix(1);
+  if (text.empty() || text.front() < '1' || text.front() > '9') return std::nullopt;
+  return Signed(text, negative);
+}
+
+std::optional<int64_t> ParseStoredInt64(std::string_view text) noexcept {
+  bool negative = false;
+  if (!text.empty() && (text.front() == '-' || text.front() == '+')) {
+    negative = text.front() == '-';
+    text.remove_prefix(1);
+  }
+  // Leading zeros carry no value; dropping them keeps long zero-padded numbers in range.
+  while (text.size() > 1 && text.front() == '0') text.remove_prefix(1);
+  return Signed(text, negative);
+}
+
+std::size_t FormatInt64(int64_t value, char* out) noexcept {
+  const auto result = std::to_chars(out, out + kInt64TextCapacity, value);
+  return static_cast<std::size_t>(result.ptr - out);
+}
+
+}  // namespace shield

@@ -1,0 +1,28 @@
+// Integer parsing and formatting for Shield's core. No Redis in here.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace shield {
+
+// Longest decimal int64 ("-9223372036854775808") plus one spare byte.
+inline constexpr std::size_t kInt64TextCapacity = 21;
+
+// Parses a command argument exactly as Redis's own strict parser does (string2ll): an optional
+// '-', then digits with no leading zero (except "0" itself), no '+', no spaces, no junk, and the
+// value must fit in int64. "-0" is rejected, like Redis.
+std::optional<int64_t> ParseStrictInt64(std::string_view text) noexcept;
+
+// Parses a stored token count. This is the reading the original module documented: an optional
+// sign followed by one or more decimal digits that fit in int64; leading zeros are accepted.
+// Anything else (empty, binary, spaces, floats, out of range) is not a token count.
+std::optional<int64_t> ParseStoredInt64(std::string_view text) noexcept;
+
+// Writes `value` in canonical decimal into `out` (at least kInt64TextCapacity bytes) and
+// returns the number of bytes written. No terminating NUL.
+std::size_t FormatInt64(int64_t value, char* out) noexcept;
+
+}  // namespace shield

@@ -1,0 +1,304 @@
+#include "core/bucket.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/wide.hpp"
+
+namespace shield {
+namespace {
+
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+constexpr int64_t kStartMs = 1'700'000'000'000;  // an ordinary unix time in ms
+
+// Time as a test parameter: starts at an ordinary unix time and only moves when told to.
+class FakeClock {
+ public:
+  int64_t now_ms() const { return now_ms_; }
+  void Advance(int64_t ms) { now_ms_ += ms; }
+
+ private:
+  int64_t now_ms_ = kStartMs;
+};
+
+// One bucket stored the way Redis stores it: a key that disappears at its expiry.
+class FakeKey {
+ public:
+  FakeKey(int64_t capacity, int64_t period_ms) : limits_{capacity, period_ms} {}
+
+  // Replies like SHIELD.absorb: tokens left, or -1.
+  int64_t Absorb(int64_t tokens) {
+    Expire();
+    const auto decision = shield::Absorb(limits_, stored_.value_or(StoredBucket{0, kNoExpiry}),
+                                         tokens, clock.now_ms());
+    if (!decision.allowed) return -1;
+    stored_ = StoredBucket{decision.remaining, decision.expire_at_ms};
+    return decision.remaining;
+  }
+
+  // As if a client had written the key directly (SET key value [PXAT expire_at]).
+  void Set(int64_t tokens, int64_t expire_at_ms = kNoExpiry) {
+    stored_ = StoredBucket{tokens, expire_at_ms};
+  }
+
+  std::optional<StoredBucket> stored() {
+    Expire();
+    return stored_;
+  }
+
+  FakeClock clock;
+
+ private:
+  void Expire() {
+    if (stored_ && stored_->expire_at_ms != kNoExpiry && stored_->expire_at_ms <= clock.now_ms())
+      stored_.reset();
+  }
+
+  BucketLimits limits_;
+  std::optional<StoredBucket> stored_;
+};
+
+// --- The original module's timing cases, step by step ---------------------------------------
+
+struct Step {
+  int64_t advance_ms;
+  int64_t tokens;
+  int64_t reply;
+};
+
+struct TimingCase {
+  const char* name;
+  int64_t capacity;
+  int64_t period_ms;
+  std::vector<Step> steps;
+};
+
+const TimingCase kTimingCases[] = {
+    {"ReadmeExample", 30, 60'000, {{0, 13, 17}, {0, 13, 4}, {0, 13, -1}}},
+    {"RefillAfterHalfPeriod", 3, 6'000, {{0, 1, 2}, {3'000, 1, 2}, {0, 2, 0}, {6'000, 1, 2}}},
+    {"FullAfterLongWait", 5, 1'000, {{0, 3, 2}, {2'000, 1, 4}}},
+    {"HalfRefillOfHundred", 100, 10'000, {{0, 50, 50}, {5'000, 1, 99}}},
+    {"TakeMoreThanCapacityIsDenied", 5, 1'000, {{0, 6, -1}, {0, 5, 0}}},
+    {"DeniedCallTakesNothing", 2, 10'000, {{0, 2, 0}, {0, 1, -1}, {5'000, 1, 0}}},
+    {"ExactRefillOfOneToken", 10, 10'000, {{0, 10, 0}, {999, 1, -1}, {1, 1, 0}}},
+};
+
+class TimingTable : public testing::TestWithParam<TimingCase> {};
+
+TEST_P(TimingTable, RepliesMatchTheOriginalModule) {
+  const auto& c = GetParam();
+  FakeKey key(c.capacity, c.period_ms);
+  for (size_t i = 0; i < c.steps.size(); ++i) {
+    key.clock.Advance(c.steps[i].advance_ms);
+    EXPECT_EQ(key.Absorb(c.steps[i].tokens), c.steps[i].reply) << "step " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Original, TimingTable, testing::ValuesIn(kTimingCases),
+                         [](const auto& test_info) { return test_info.param.name; });
+
+// --- Reading keys written by others --------------------------------------------------------
+
+TEST(Absorb, KeyWithoutExpiryCountsAsFullyRefilled) {
+  FakeKey key(30, 60'000);
+  key.Set(2);
+  EXPECT_EQ(key.Absorb(1), 29);
+}
+
+TEST(Absorb, KeyWrittenByTheOriginalRefillsFromItsTtl) {
+  // The original writes PSETEX key period_ms remaining: 4 tokens, 45 s left of 60 s.
+  FakeKey key(30, 60'000);
+  key.Set(4, kStartMs + 45'000);
+  // 15 s refilled at 0.5 token/s: 7 whole tokens (and half a token carried).
+  EXPECT_EQ(key.Absorb(1), 4 + 7 - 1);
+}
+
+TEST(Absorb, NegativeStoredCountReadsAsEmpty) {
+  FakeKey key(10, 10'000);
+  key.Set(-50, kStartMs + 10'000);
+  EXPECT_EQ(key.Absorb(1), -1);
+  key.clock.Advance(1'000);
+  EXPECT_EQ(key.Absorb(1), 0);
+}
+
+TEST(Absorb, StoredCountAboveCapacityReadsAsFull) {
+  FakeKey key(10, 10'000);
+  key.Set(kMax, kStartMs + 10'000);
+  EXPECT_EQ(key.Absorb(1), 9);
+}
+
+TEST(Absorb, ExpiryBeyondOnePeriodRefillsNothing) {
+  FakeKey key(10, 10'000);
+  key.Set(3, kStartMs + 50'000);  // written with a longer period, or before the clock went back
+  EXPECT_EQ(key.Absorb(1), 2);
+}
+
+TEST(Absorb, BackwardClockDoesNotRewind) {
+  FakeKey key(10, 10'000);
+  EXPECT_EQ(key.Absorb(10), 0);
+  key.clock.Advance(-60'000);  // wall clock stepped back a minute
+  EXPECT_EQ(key.Absorb(1), -1);
+  const auto stored = key.stored();
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->tokens, 0);
+}
+
+// --- What is written -------------------------------------------------------------------------
+
+TEST(Absorb, FullBucketStoresAFullPeriodTtl) {
+  FakeKey key(3, 6'000);
+  key.Absorb(1);
+  EXPECT_EQ(key.stored()->expire_at_ms, kStartMs + 6'000);
+}
+
+TEST(Absorb, PartialRefillIsCarriedInTheTtl) {
+  FakeKey key(3, 6'000);
+  key.Absorb(3);
+  key.clock.Advance(3'000);  // 1.5 tokens refilled: 1 taken out, 0.5 (1000 ms) carried
+  EXPECT_EQ(key.Absorb(1), 0);
+  EXPECT_EQ(key.stored()->expire_at_ms, key.clock.now_ms() + 6'000 - 1'000);
+  key.clock.Advance(1'000);  // the carried half plus this second's half make one token
+  EXPECT_EQ(key.Absorb(1), 0);
+}
+
+TEST(Absorb, DeniedCallDecidesNothingToWrite) {
+  const auto decision = Absorb({5, 1'000}, {0, kStartMs + 1'000}, 1, kStartMs);
+  EXPECT_FALSE(decision.allowed);
+}
+
+// --- Starvation and rate properties ------------------------------------------------------------
+
+TEST(Absorb, CallerSlightlyFasterThanTheRateIsNotStarved) {
+  // The original's flaw: capacity 3 per 6 s, a call every 1.9 s, and no token ever refills.
+  FakeKey key(3, 6'000);
+  int granted = 0;
+  constexpr int kCalls = 100;
+  for (int i = 0; i < kCalls; ++i) {
+    if (key.Absorb(1) >= 0) ++granted;
+    key.clock.Advance(1'900);
+  }
+  const int64_t window_ms = (kCalls - 1) * 1'900;
+  const int64_t refill = window_ms * 3 / 6'000;
+  EXPECT_LE(granted, 3 + refill);
+  EXPECT_GE(granted, 3 + refill - 1);
+}
+
+struct RateCase {
+  int64_t capacity;
+  int64_t period_ms;
+};
+
+const RateCase kRateCases[] = {
+    {3, 6'000},      {1, 1'000},    {10, 1'000},         {7, 3'000},
+    {3, 1'000},      {9, 7'000},    {1'000, 1'000},      {1'000'000, 1'000},
+    {60, 3'600'000}, {kMax, 1'000}, {5, 86'400'000'000},
+};
+
+class RateTable : public testing::TestWithParam<RateCase> {};
+
+TEST_P(RateTable, CallerAtTheRefillRateIsNeverDenied) {
+  const auto& c = GetParam();
+  FakeKey key(c.capacity, c.period_ms);
+  // One token per refill interval, rounded up to the millisecond the TTL can express.
+  const int64_t interval_ms = c.period_ms / c.capacity + (c.period_ms % c.capacity != 0);
+  const int64_t per_call = interval_ms == 1 ? c.capacity / c.period_ms : 1;
+  for (int i = 0; i < 2'000; ++i) {
+    ASSERT_GE(key.Absorb(per_call), 0) << "call " << i;
+    key.clock.Advance(interval_ms);
+  }
+}
+
+TEST_P(RateTable, DrainedBucketRefillsAtExactlyTheRate) {
+  const auto& c = GetParam();
+  if (c.period_ms % c.capacity != 0 && c.capacity % c.period_ms != 0) GTEST_SKIP();
+  FakeKey key(c.capacity, c.period_ms);
+  ASSERT_EQ(key.Absorb(c.capacity), 0);
+  const int64_t interval_ms = c.period_ms >= c.capacity ? c.period_ms / c.capacity : 1;
+  const int64_t per_call = c.period_ms >= c.capacity ? 1 : c.capacity / c.period_ms;
+  for (int i = 0; i < 1'000; ++i) {
+    key.clock.Advance(interval_ms);
+    ASSERT_EQ(key.Absorb(per_call), 0) << "call " << i;
+    ASSERT_EQ(key.Absorb(1), -1) << "call " << i;
+  }
+}
+
+TEST_P(RateTable, GrantsNeverExceedCapacityPlusRefillOfTheWindow) {
+  const auto& c = GetParam();
+  FakeKey key(c.capacity, c.period_ms);
+  std::mt19937_64 rng(42);
+  const int64_t max_step_ms = std::max<int64_t>(1, c.period_ms / std::min<int64_t>(c.capacity, 50));
+  std::uniform_int_distribution<int64_t> step(0, max_step_ms);
+  std::uniform_int_distribution<int64_t> take(
+      1, std::max<int64_t>(1, std::min<int64_t>(c.capacity / 4, 1 << 20)));
+  Int128 granted = 0;
+  int64_t elapsed_ms = 0;
+  for (int i = 0; i < 3'000; ++i) {
+    const int64_t tokens = take(rng);
+    if (key.Absorb(tokens) >= 0) granted += tokens;
+    const Int128 bound = c.capacity + static_cast<Int128>(elapsed_ms) * c.capacity / c.period_ms;
+    ASSERT_LE(granted, bound) << "call " << i;
+    const int64_t dt = step(rng);
+    key.clock.Advance(dt);
+    elapsed_ms += dt;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Rates, RateTable, testing::ValuesIn(kRateCases),
+                         [](const auto& test_info) {
+                           return "C" + std::to_string(test_info.param.capacity) + "_P" +
+                                  std::to_string(test_info.param.period_ms) + "ms";
+                         });
+
+// --- Exactness at extremes -------------------------------------------------------------------
+
+TEST(Absorb, MillionTokensPerSecondRefillsAThousandPerMillisecond) {
+  FakeKey key(1'000'000, 1'000);
+  ASSERT_EQ(key.Absorb(1'000'000), 0);
+  key.clock.Advance(1);
+  EXPECT_EQ(key.Absorb(1), 999);
+  key.clock.Advance(999);  // 999 + 999,000 refilled, 1 taken
+  EXPECT_EQ(key.Absorb(1), 999'998);
+}
+
+TEST(Absorb, LargestCapacityAndPeriodDoNotOverflow) {
+  const BucketLimits limits{kMax, kMaxPeriodSeconds * 1000};
+  const int64_t now_ms = 0;
+  ASSERT_TRUE(ExpiryFits(now_ms, limits.period_ms));
+  auto decision = Absorb(limits, {0, kNoExpiry}, 1, now_ms);
+  ASSERT_TRUE(decision.allowed);
+  EXPECT_EQ(decision.remaining, kMax - 1);
+  EXPECT_EQ(decision.expire_at_ms, limits.period_ms);
+  // Half a period later, from empty: exactly half the capacity (rounded down) has refilled.
+  decision = Absorb(limits, {0, limits.period_ms}, 1, limits.period_ms / 2);
+  ASSERT_TRUE(decision.allowed);
+  EXPECT_EQ(decision.remaining, kMax / 2 - 1);
+}
+
+TEST(Absorb, ExtremeStoredValuesAndExpiriesAreClamped) {
+  const BucketLimits limits{kMax, 1'000};
+  for (const int64_t tokens : {std::numeric_limits<int64_t>::min(), int64_t{-1}, kMax}) {
+    for (const int64_t expire_at : {kNoExpiry, int64_t{0}, kMax}) {
+      const auto decision = Absorb(limits, {tokens, expire_at}, kMax, kStartMs);
+      if (decision.allowed) {
+        EXPECT_EQ(decision.remaining, 0);
+        EXPECT_GT(decision.expire_at_ms, kStartMs);
+      }
+    }
+  }
+}
+
+TEST(ExpiryFits, RejectsAnExpiryPastInt64) {
+  EXPECT_TRUE(ExpiryFits(kStartMs, 1'000));
+  EXPECT_TRUE(ExpiryFits(kStartMs, kMax - kStartMs));
+  EXPECT_FALSE(ExpiryFits(kStartMs, kMax - kStartMs + 1));
+  EXPECT_FALSE(ExpiryFits(kStartMs, kMaxPeriodSeconds * 1000));
+}
+
+}  // namespace
+}  // namespace shield

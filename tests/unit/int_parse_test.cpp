@@ -1,0 +1,74 @@
+#include "core/int_parse.hpp"
+
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <optional>
+#include <string>
+
+namespace shield {
+namespace {
+
+constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+
+struct ParseCase {
+  std::string text;
+  std::optional<int64_t> strict;  // what Redis's string2ll gives
+  std::optional<int64_t> stored;  // what a stored token count reads as
+};
+
+const ParseCase kParseCases[] = {
+    {"0", 0, 0},
+    {"1", 1, 1},
+    {"42", 42, 42},
+    {"-7", -7, -7},
+    {"9223372036854775807", kMax, kMax},
+    {"-9223372036854775808", kMin, kMin},
+    {"9223372036854775808", std::nullopt, std::nullopt},
+    {"-9223372036854775809", std::nullopt, std::nullopt},
+    {"99999999999999999999", std::nullopt, std::nullopt},
+    {"", std::nullopt, std::nullopt},
+    {"-", std::nullopt, std::nullopt},
+    {"+", std::nullopt, std::nullopt},
+    {"+5", std::nullopt, 5},
+    {"05", std::nullopt, 5},
+    {"-0", std::nullopt, 0},
+    {"00", std::nullopt, 0},
+    {"0009223372036854775807", std::nullopt, kMax},
+    {" 5", std::nullopt, std::nullopt},
+    {"5 ", std::nullopt, std::nullopt},
+    {"5x", std::nullopt, std::nullopt},
+    {"1.5", std::nullopt, std::nullopt},
+    {"1e3", std::nullopt, std::nullopt},
+    {"0x10", std::nullopt, std::nullopt},
+    {"--5", std::nullopt, std::nullopt},
+    {"inf", std::nullopt, std::nullopt},
+    {std::string("\xff\xfe", 2), std::nullopt, std::nullopt},
+    {std::string("1\0", 2), std::nullopt, std::nullopt},
+};
+
+class ParseTable : public testing::TestWithParam<ParseCase> {};
+
+TEST_P(ParseTable, StrictParserMatchesRedisString2ll) {
+  EXPECT_EQ(ParseStrictInt64(GetParam().text), GetParam().strict);
+}
+
+TEST_P(ParseTable, StoredParserReadsSignedDecimalCounts) {
+  EXPECT_EQ(ParseStoredInt64(GetParam().text), GetParam().stored);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, ParseTable, testing::ValuesIn(kParseCases));
+
+TEST(FormatInt64, WritesCanonicalDecimalThatParsesBack) {
+  for (const int64_t value : {int64_t{0}, int64_t{1}, int64_t{-1}, int64_t{29}, kMax, kMin}) {
+    char buffer[kInt64TextCapacity];
+    const auto len = FormatInt64(value, buffer);
+    const std::string text(buffer, len);
+    EXPECT_EQ(text, std::to_string(value));
+    EXPECT_EQ(ParseStrictInt64(text), value);
+  }
+}
+
+}  // namespace
+}  // namespace shield
