@@ -1,0 +1,50 @@
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+
+from shield_servers import MODULE, Server, server_binaries  # noqa: E402
+
+SERVERS = server_binaries()
+
+
+def pytest_report_header(config):
+    return [f"shield module: {MODULE}", f"servers: {SERVERS}"]
+
+
+@pytest.fixture(scope="session", params=sorted(SERVERS))
+def server_binary(request):
+    """Every test that starts servers runs once per server kind: redis, valkey."""
+    return SERVERS[request.param]
+
+
+@pytest.fixture(scope="module")
+def shared_server(server_binary):
+    """One server per test module and server kind, for tests that use their own keys."""
+    server = Server(server_binary).start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def r(shared_server):
+    client = shared_server.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def make_server(server_binary):
+    """Starts servers for one test and stops every one of them afterwards."""
+    started = []
+
+    def make(**kwargs):
+        server = Server(kwargs.pop("binary", server_binary), **kwargs)
+        started.append(server)
+        return server.start()
+
+    yield make
+    for server in started:
+        server.cleanup()

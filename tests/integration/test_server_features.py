@@ -1,0 +1,131 @@
+"""Transactions, scripts, concurrency, command metadata, OOM and INFO."""
+
+import threading
+import uuid
+
+import pytest
+import redis
+
+
+def test_multi_exec(r):
+    key = f"tx:{uuid.uuid4().hex}"
+    with r.pipeline(transaction=True) as tx:
+        for _ in range(3):
+            tx.execute_command("SHIELD.absorb", key, 30, 60, 13)
+        assert tx.execute() == [17, 4, -1]
+
+
+def test_multi_exec_rolls_nothing_back_on_a_bad_argument(r):
+    key = f"tx:{uuid.uuid4().hex}"
+    with r.pipeline(transaction=True) as tx:
+        tx.execute_command("SHIELD.absorb", key, 30, 60, 13)
+        tx.execute_command("SHIELD.absorb", key, 0, 60, 13)
+        replies = tx.execute(raise_on_error=False)
+    assert replies[0] == 17
+    assert isinstance(replies[1], redis.ResponseError)
+
+
+def test_lua_script(r):
+    key = f"lua:{uuid.uuid4().hex}"
+    script = "return {redis.call('SHIELD.absorb', KEYS[1], 30, 60, 13), redis.call('SHIELD.absorb', KEYS[1], 30, 60, 13)}"
+    assert r.eval(script, 1, key) == [17, 4]
+
+
+def test_lua_pcall_sees_errors(r):
+    script = "local ok = redis.pcall('SHIELD.absorb', KEYS[1], 0, 60) return ok['err']"
+    assert r.eval(script, 1, f"lua:{uuid.uuid4().hex}") == "ERR capacity must be positive"
+
+
+def test_twenty_concurrent_clients_get_exactly_capacity(shared_server):
+    key = f"race:{uuid.uuid4().hex}"
+    capacity = 1000  # refills one token per 36 s: none during the test
+    granted = []
+
+    def client_loop():
+        with shared_server.client() as c:
+            mine = 0
+            while c.execute_command("SHIELD.absorb", key, capacity, 36_000, 1) >= 0:
+                mine += 1
+            for _ in range(5):  # keep pushing after the first denial
+                if c.execute_command("SHIELD.absorb", key, capacity, 36_000, 1) >= 0:
+                    mine += 1
+            granted.append(mine)
+
+    threads = [threading.Thread(target=client_loop) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(granted) == 20
+    assert sum(granted) == capacity
+
+
+@pytest.fixture
+def raw(shared_server):
+    """A client that leaves COMMAND replies as the server sent them."""
+    client = shared_server.client()
+    client.set_response_callback("COMMAND", lambda response, **options: response)
+    yield client
+    client.close()
+
+
+def test_command_info_declares_flags_and_key_positions(raw):
+    info = raw.execute_command("COMMAND", "INFO", "SHIELD.absorb")
+    name, arity, flags, first, last, step = info[0][:6]
+    assert name.lower() == "shield.absorb"
+    assert arity == -4
+    assert {"write", "denyoom", "fast"} <= set(flags)
+    assert (first, last, step) == (1, 1, 1)
+    key_specs = info[0][8]
+    spec = dict(zip(key_specs[0][::2], key_specs[0][1::2]))
+    assert set(spec["flags"]) == {"RW", "update"}
+
+
+def test_command_getkeys_finds_the_key(raw):
+    assert raw.execute_command("COMMAND", "GETKEYS", "SHIELD.absorb", "user:1", "10", "60") == ["user:1"]
+    assert raw.execute_command("COMMAND", "GETKEYS", "SHIELD.absorb", "user:2", "10", "60", "3") == ["user:2"]
+
+
+def test_refused_under_oom(make_server):
+    server = make_server()
+    r = server.client()
+    r.config_set("maxmemory", 1)
+    try:
+        with pytest.raises(redis.ResponseError, match="^OOM command not allowed when used memory"):
+            r.execute_command("SHIELD.absorb", "oom", 10, 60)
+        assert r.exists("oom") == 0
+    finally:
+        r.config_set("maxmemory", 0)
+    assert r.execute_command("SHIELD.absorb", "oom", 10, 60) == 9
+
+
+def test_info_section_counts_calls(make_server):
+    r = make_server().client()
+    r.execute_command("SHIELD.absorb", "info", 3, 60, 2)
+    r.execute_command("SHIELD.absorb", "info", 3, 60, 2)
+    with pytest.raises(redis.ResponseError):
+        r.execute_command("SHIELD.absorb", "info", 0, 60)
+    info = r.info("shield")
+    assert info["SHIELD_calls"] == 3
+    assert info["SHIELD_allowed"] == 1
+    assert info["SHIELD_denied"] == 1
+    assert info["SHIELD_errors"] == 1
+    assert info["SHIELD_tokens_absorbed"] == 2
+
+
+def test_module_list_names_shield(r):
+    names = [m["name"] for m in r.module_list()]
+    assert "SHIELD" in names
+
+
+def test_module_refuses_arguments(server_binary, tmp_path):
+    from shield_servers import MODULE, Server
+
+    server = Server(server_binary, module=None, extra_args=["--enable-module-command", "yes"]).start()
+    try:
+        with pytest.raises(redis.ResponseError):
+            server.client().execute_command("MODULE", "LOAD", MODULE, "unexpected")
+        assert server.client().execute_command("MODULE", "LOAD", MODULE) == "OK"
+        assert server.client().execute_command("SHIELD.absorb", "k", 2, 60) == 1
+    finally:
+        server.cleanup()

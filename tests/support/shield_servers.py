@@ -1,0 +1,160 @@
+"""Real redis-server / valkey-server processes for Shield's tests.
+
+Each server runs on a free loopback port in its own temporary folder, is waited for by polling
+a condition (never a fixed sleep), and is stopped by the PID we started.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+REPO = Path(__file__).resolve().parents[2]
+MODULE = os.environ.get("SHIELD_MODULE", str(REPO / "build" / "libredis_shield.so"))
+HOST = "127.0.0.1"
+
+
+def server_binaries():
+    """The servers to test against: Debian's redis-server, and Valkey 8 when installed."""
+    found = {}
+    redis_server = os.environ.get("SHIELD_REDIS_SERVER") or shutil.which("redis-server")
+    if redis_server:
+        found["redis"] = redis_server
+    valkey = os.environ.get("SHIELD_VALKEY_SERVER") or str(REPO / ".deps/valkey/bin/valkey-server")
+    if os.path.exists(valkey):
+        found["valkey"] = valkey
+    only = os.environ.get("SHIELD_SERVERS")
+    if only:
+        found = {k: v for k, v in found.items() if k in only.split(",")}
+    return found
+
+
+def cli_binary():
+    return shutil.which("redis-cli") or str(REPO / ".deps/valkey/bin/valkey-cli")
+
+
+def wait_until(condition, timeout=15.0, interval=0.02, what="condition"):
+    """Polls `condition` until it returns a truthy value; returns that value."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+            if value:
+                return value
+        except Exception as error:  # the condition may raise while a server is starting
+            last_error = error
+        time.sleep(interval)
+    raise TimeoutError(f"timed out waiting for {what} (last error: {last_error!r})")
+
+
+def _port_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+_next_port = [20000 + (os.getpid() * 37) % 20000]
+
+
+def free_port(with_bus=False):
+    """A loopback port that is free now (and whose cluster bus port, +10000, is too)."""
+    for _ in range(5000):
+        _next_port[0] = 20000 + (_next_port[0] - 20000 + 1) % 25000
+        port = _next_port[0]
+        if _port_free(port) and (not with_bus or _port_free(port + 10000)):
+            return port
+    raise RuntimeError("no free port")
+
+
+class Server:
+    """One server process with the Shield module loaded."""
+
+    def __init__(self, binary, *, extra_args=(), module=MODULE, port=None, cluster=False, workdir=None):
+        self.binary = binary
+        self.port = port or free_port(with_bus=cluster)
+        self.extra_args = list(extra_args)
+        self.module = module
+        self.cluster = cluster
+        self.dir = workdir or tempfile.mkdtemp(prefix=f"shield-{self.port}-")
+        self.process = None
+
+    @property
+    def log_path(self):
+        return os.path.join(self.dir, "server.log")
+
+    def args(self):
+        args = [self.binary, "--port", str(self.port), "--bind", HOST, "--dir", self.dir,
+                "--save", "", "--logfile", self.log_path, "--enable-debug-command", "yes",
+                "--repl-diskless-sync-delay", "0"]
+        if self.cluster:
+            args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+        if self.module:
+            args += ["--loadmodule", self.module]
+        return args + self.extra_args
+
+    def start(self, timeout=15.0):
+        self.process = subprocess.Popen(self.args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self._ready, timeout=timeout, what=f"server on port {self.port} to answer PING")
+        return self
+
+    def _ready(self):
+        if self.process.poll() is not None:
+            raise RuntimeError(f"server exited with {self.process.returncode}: {self.log_tail()}")
+        with self.client(socket_timeout=1) as c:
+            return c.ping()
+
+    def log_tail(self, lines=20):
+        try:
+            with open(self.log_path) as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def client(self, **kwargs):
+        kwargs.setdefault("decode_responses", True)
+        return redis.Redis(host=HOST, port=self.port, **kwargs)
+
+    @property
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self):
+        """Graceful stop (SIGTERM) of the process we started."""
+        self._signal(signal.SIGTERM)
+
+    def kill(self):
+        """Hard kill (SIGKILL), as a crash would."""
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, sig):
+        if self.alive:
+            os.kill(self.process.pid, sig)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+    def cleanup(self):
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def original_reading(value, pttl_ms, capacity, period_s):
+    """What the original Rust module reads from a bucket key (its documented formula)."""
+    period_ms = period_s * 1000
+    ttl = min(max(pttl_ms, 0), period_ms)  # PTTL -1 (no expiry) / -2 (missing) count as 0
+    elapsed = period_ms - ttl
+    refilled = elapsed * capacity // period_ms
+    return min(capacity, max(0, int(value)) + refilled)
