@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Sets up and runs the whole test suite on a fresh Debian bookworm machine: installs what is
+# missing, builds with warnings as errors, checks formatting, and runs every test through ctest
+# (GoogleTest unit tests, the exported-symbol check, the integration suite on Redis and Valkey,
+# and the cluster suite).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+"$root/scripts/install-deps.sh"
+"$root/scripts/build.sh"
+
+echo "== clang-format"
+files=$(git ls-files '*.cpp' '*.hpp' 2>/dev/null || find src tests bench -name '*.[ch]pp')
+clang-format --dry-run --Werror $files
+echo "formatting ok"
+
+echo "== ctest"
+cd "$root/build"
+ctest --output-on-failure --timeout 1500 "$@"
