@@ -16,7 +16,7 @@ from pathlib import Path
 import redis
 
 REPO = Path(__file__).resolve().parents[2]
-MODULE = os.environ.get("SHIELD_MODULE", str(REPO / "build" / "libredis_shield.so"))
+MODULE = os.path.abspath(os.environ.get("SHIELD_MODULE", str(REPO / "build" / "libredis_shield.so")))
 HOST = "127.0.0.1"
 
 
@@ -39,6 +39,10 @@ def cli_binary():
     return shutil.which("redis-cli") or str(REPO / ".deps/valkey/bin/valkey-cli")
 
 
+class ServerExited(RuntimeError):
+    """A server we wait for has exited: waiting longer cannot help."""
+
+
 def wait_until(condition, timeout=15.0, interval=0.02, what="condition"):
     """Polls `condition` until it returns a truthy value; returns that value."""
     deadline = time.monotonic() + timeout
@@ -48,6 +52,8 @@ def wait_until(condition, timeout=15.0, interval=0.02, what="condition"):
             value = condition()
             if value:
                 return value
+        except ServerExited:
+            raise
         except Exception as error:  # the condition may raise while a server is starting
             last_error = error
         time.sleep(interval)
@@ -84,7 +90,7 @@ class Server:
         self.binary = binary
         self.port = port or free_port(with_bus=cluster)
         self.extra_args = list(extra_args)
-        self.module = module
+        self.module = os.path.abspath(module) if module else None
         self.cluster = cluster
         self.dir = workdir or tempfile.mkdtemp(prefix=f"shield-{self.port}-")
         self.process = None
@@ -110,7 +116,7 @@ class Server:
 
     def _ready(self):
         if self.process.poll() is not None:
-            raise RuntimeError(f"server exited with {self.process.returncode}: {self.log_tail()}")
+            raise ServerExited(f"server exited with {self.process.returncode}: {self.log_tail()}")
         with self.client(socket_timeout=1) as c:
             return c.ping()
 

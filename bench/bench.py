@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""Shield's benchmark: SHIELD.absorb next to SET, SET PX, INCR and the Lua scripts users write.
+
+Everything runs against one redis-server with the module, started here on a free loopback port,
+in interleaved rounds; medians are reported. Writes results/results.json, results/results.md and
+results/chart.png. Run it through bench/run.sh, which installs and builds what it needs.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "tests" / "support"))
+
+from shield_servers import Server, free_port, wait_until  # noqa: E402
+
+KEYSPACE = 100_000
+BIG = 1_000_000_000_000  # a capacity no benchmark run can exhaust
+
+# name -> (command words for redis-benchmark, INFO commandstats entry, keys to prepare)
+WORKLOADS = {
+    "SET": (["SET", "k:__rand_int__", "v"], "set", None),
+    "SET PX": (["SET", "k:__rand_int__", "v", "PX", "60000"], "set", None),
+    "INCR": (["INCR", "i:__rand_int__"], "incr", None),
+    "absorb new": (["SHIELD.absorb", "n:__rand_int__", str(BIG), "60", "1"], "SHIELD.absorb", "new"),
+    "absorb allowed": (["SHIELD.absorb", "a:__rand_int__", str(BIG), "60", "1"], "SHIELD.absorb", "allowed"),
+    "absorb denied": (["SHIELD.absorb", "d:__rand_int__", "1", "3600", "1"], "SHIELD.absorb", "denied"),
+    "Lua bucket": (["EVALSHA", "{bucket}", "1", "l:__rand_int__", str(BIG), "60", "1"], "evalsha", None),
+    "Lua GCRA": (["EVALSHA", "{gcra}", "1", "g:__rand_int__", str(BIG), "60", "1"], "evalsha", None),
+}
+
+PREPARE = {
+    # Every key of the space holds a live bucket that will keep granting.
+    "allowed": ("a:%012d", f"redis.call('SHIELD.absorb', key, '{BIG}', '60', '1')"),
+    # Every key of the space holds an exhausted bucket that refills in an hour.
+    "denied": ("d:%012d", "redis.call('SHIELD.absorb', key, '1', '3600', '1')"),
+}
+
+
+def run(cmd, **kwargs):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kwargs).stdout
+
+
+def redis_benchmark(port, words, *, requests, clients, pipeline, keyspace=KEYSPACE, extra=()):
+    out = run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", str(clients), "-n", str(requests),
+               "-r", str(keyspace), "-P", str(pipeline), "--csv", *extra, *words])
+    lines = [l for l in out.strip().splitlines() if l.startswith('"') and not l.startswith('"test"')]
+    fields = [f.strip('"') for f in lines[-1].split('","')]
+    return float(fields[1])
+
+
+def commandstat(client, name):
+    stats = client.info("commandstats")
+    entry = stats.get(f"cmdstat_{name}")
+    return float(entry["usec_per_call"]) if entry else float("nan")
+
+
+def prepare_keys(client, kind, keyspace):
+    pattern, call = PREPARE[kind]
+    script = (f"for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do local key = string.format('{pattern}', i) "
+              f"{call} end return 1")
+    for start in range(0, keyspace, 50_000):
+        client.eval(script, 0, start, min(keyspace, start + 50_000) - 1)
+
+
+def throughput(server, rounds, requests):
+    client = server.client()
+    shas = {
+        "{bucket}": client.script_load((HERE / "lua" / "token_bucket.lua").read_text()),
+        "{gcra}": client.script_load((HERE / "lua" / "gcra.lua").read_text()),
+    }
+    results = {}
+    for rnd in range(rounds):
+        client.flushall()
+        prepare_keys(client, "allowed", KEYSPACE)
+        prepare_keys(client, "denied", KEYSPACE)
+        order = list(WORKLOADS) if rnd % 2 == 0 else list(reversed(WORKLOADS))
+        for pipeline in (1, 16):
+            for name in order:
+                words, stat, prep = WORKLOADS[name]
+                words = [shas.get(w, w) for w in words]
+                keyspace = 100_000_000 if prep == "new" else KEYSPACE
+                words = [w.replace("n:__rand_int__", f"n{rnd}p{pipeline}:__rand_int__") for w in words]
+                n = requests if pipeline == 1 else requests * 3
+                client.config_resetstat()
+                ops = redis_benchmark(server.port, words, requests=n, clients=50, pipeline=pipeline, keyspace=keyspace)
+                usec = commandstat(client, stat)
+                entry = results.setdefault(f"{name}|{pipeline}", {"ops": [], "usec": []})
+                entry["ops"].append(ops)
+                entry["usec"].append(usec)
+        print(f"  round {rnd + 1}/{rounds} done", flush=True)
+    summary = {}
+    for key, entry in results.items():
+        name, pipeline = key.split("|")
+        summary.setdefault(name, {})[f"P{pipeline}"] = {
+            "ops_per_sec": statistics.median(entry["ops"]),
+            "usec_per_call": statistics.median(entry["usec"]),
+        }
+    return summary
+
+
+PERCENTILE_LINE = re.compile(r"^\s*([\d.]+)% <= ([\d.]+) milliseconds")
+
+
+def latency(server, words, requests, clients):
+    """p50/p99/p99.9 in ms from redis-benchmark's percentile distribution (the first listed
+    percentile at or above each target, so never an underestimate)."""
+    out = run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(server.port), "-c", str(clients), "-n", str(requests),
+               "-r", str(KEYSPACE), "--precision", "3", *words])
+    points = []
+    in_dist = False
+    for line in out.splitlines():
+        if "Latency by percentile distribution" in line:
+            in_dist = True
+            continue
+        if in_dist:
+            m = PERCENTILE_LINE.match(line)
+            if m:
+                points.append((float(m.group(1)), float(m.group(2))))
+            elif points and "cumulative" not in line:
+                break
+    def at(target):
+        for pct, ms in points:
+            if pct >= target:
+                return ms
+        return points[-1][1]
+    return {"p50": at(50.0), "p99": at(99.0), "p99.9": at(99.9)}
+
+
+def latencies(server, rounds, requests):
+    client = server.client()
+    client.flushall()
+    prepare_keys(client, "allowed", KEYSPACE)
+    cases = {
+        "absorb allowed": WORKLOADS["absorb allowed"][0],
+        "SET PX": WORKLOADS["SET PX"][0],
+    }
+    samples = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, words in cases.items():
+            samples[name].append(latency(server, words, requests, clients=4))
+    return {name: {p: statistics.median(s[p] for s in runs) for p in ("p50", "p99", "p99.9")}
+            for name, runs in samples.items()}
+
+
+def memory(server, count):
+    """Bytes per key over `count` keys: a Shield bucket vs SET k <int> PX."""
+    client = server.client()
+    result = {}
+    scripts = {
+        "SHIELD bucket": "redis.call('SHIELD.absorb', 'm:' .. i, '10', '60', '1')",
+        "SET k <int> PX": "redis.call('SET', 'm:' .. i, '9', 'PX', '60000')",
+    }
+    for name, call in scripts.items():
+        client.flushall()
+        wait_until(lambda: client.dbsize() == 0)
+        before = client.info("memory")["used_memory"]
+        for start in range(0, count, 100_000):
+            client.eval(f"for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do {call} end return 1", 0,
+                        start, min(count, start + 100_000) - 1)
+        after = client.info("memory")["used_memory"]
+        keys = client.dbsize()
+        result[name] = {"keys": keys, "bytes_per_key": round((after - before) / keys, 1),
+                        "encoding": client.object("encoding", "m:1")}
+    client.flushall()
+    return result
+
+
+def node_compare(server, operations):
+    script = HERE / "node" / "compare.js"
+    if not (HERE / "node" / "node_modules" / "rate-limiter-flexible").exists() or not shutil.which("node"):
+        return None
+    server.client().flushall()
+    out = run(["node", str(script), str(server.port), "50", str(operations)], cwd=HERE / "node")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def cluster_compare(binary, module, requests):
+    """SHIELD.absorb throughput on one standalone primary vs a three-primary cluster."""
+    words = ["SHIELD.absorb", "c:{tag}:__rand_int__", str(BIG), "60", "1"]
+    single = Server(binary, module=module).start()
+    try:
+        one = redis_benchmark(single.port, ["SHIELD.absorb", "c:__rand_int__", str(BIG), "60", "1"],
+                              requests=requests, clients=50, pipeline=16)
+    finally:
+        single.cleanup()
+    nodes = [Server(binary, module=module, cluster=True) for _ in range(3)]
+    try:
+        for node in nodes:
+            node.start()
+        run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{n.port}" for n in nodes], "--cluster-yes"])
+        wait_until(lambda: all(n.client().cluster("info")["cluster_state"] == "ok" for n in nodes), timeout=30,
+                   what="cluster ok")
+        three = redis_benchmark(nodes[0].port, words, requests=requests, clients=50, pipeline=16, extra=("--cluster",))
+    finally:
+        for node in nodes:
+            node.cleanup()
+    return {"one primary": one, "three primaries": three}
+
+
+def core_bench():
+    binary = REPO / "build-bench" / "bench" / "core" / "shield_core_bench"
+    if not binary.exists():
+        return None
+    out = run([str(binary), "--benchmark_format=json", "--benchmark_min_time=0.2"])
+    data = json.loads(out)
+    return {b["name"]: round(b["cpu_time"], 1) for b in data["benchmarks"]}
+
+
+def write_markdown(results, path):
+    t = results["throughput"]
+    set_px = t["SET PX"]
+    lines = [
+        f"Measured {results['date']} on {results['machine']}; {results['server']}.",
+        "50 clients, random keys from a 100k key space (absorb new: 100M), medians of "
+        f"{results['rounds']} interleaved rounds. usec/call is the server's own cost (INFO commandstats).",
+        "",
+        "| workload | ops/s P1 | ops/s P16 | P16 vs SET | P16 vs SET PX | usec/call | usec vs SET PX |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in t.items():
+        p1, p16 = row["P1"], row["P16"]
+        lines.append(
+            f"| {name} | {p1['ops_per_sec']:,.0f} | {p16['ops_per_sec']:,.0f} | "
+            f"{p16['ops_per_sec'] / t['SET']['P16']['ops_per_sec']:.2f} | "
+            f"{p16['ops_per_sec'] / set_px['P16']['ops_per_sec']:.2f} | {p16['usec_per_call']:.2f} | "
+            f"{p16['usec_per_call'] / set_px['P16']['usec_per_call']:.2f} |")
+    lines += ["", "Latency, 4 clients, pipeline 1 (ms):", "", "| workload | p50 | p99 | p99.9 |", "|---|---:|---:|---:|"]
+    for name, row in results["latency"].items():
+        lines.append(f"| {name} | {row['p50']:.3f} | {row['p99']:.3f} | {row['p99.9']:.3f} |")
+    lines += ["", "Memory per key:", "", "| key | bytes/key | value encoding |", "|---|---:|---|"]
+    for name, row in results["memory"].items():
+        lines.append(f"| {name} | {row['bytes_per_key']} | {row['encoding']} |")
+    if results.get("node"):
+        lines += ["", "From Node.js (50 in flight, ops/s): " +
+                  ", ".join(f"{k} {v:,}" for k, v in results["node"].items())]
+    if results.get("cluster"):
+        lines += ["", "Cluster, pipeline 16, one client process (ops/s): " +
+                  ", ".join(f"{k} {v:,.0f}" for k, v in results["cluster"].items()) +
+                  ". Two cores run the client and every server, so this does not show scaling."]
+    if results.get("core"):
+        lines += ["", "Core alone (Google Benchmark, ns): " +
+                  ", ".join(f"{k} {v}" for k, v in results["core"].items())]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def draw_chart(results, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    t = results["throughput"]
+    names = list(t)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [2, 1]})
+    width = 0.38
+    for i, pipeline in enumerate(("P1", "P16")):
+        base = t["SET PX"][pipeline]["ops_per_sec"]
+        xs = [j + (i - 0.5) * width for j in range(len(names))]
+        left.bar(xs, [t[n][pipeline]["ops_per_sec"] / base for n in names], width, label=f"pipeline {pipeline[1:]}")
+    left.axhline(1.0, color="grey", linewidth=0.8)
+    left.set_xticks(range(len(names)))
+    left.set_xticklabels(names, rotation=30, ha="right")
+    left.set_ylabel("throughput / SET PX")
+    left.set_title("Throughput relative to SET k v PX 60000")
+    left.legend()
+    lat = results["latency"]
+    pcts = ["p50", "p99", "p99.9"]
+    for i, name in enumerate(lat):
+        right.bar([j + (i - 0.5) * width for j in range(3)], [lat[name][p] for p in pcts], width, label=name)
+    right.set_xticks(range(3))
+    right.set_xticklabels(pcts)
+    right.set_ylabel("ms")
+    right.set_title("Latency, 4 clients")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--memory-keys", type=int, default=1_000_000)
+    parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--module", default=os.environ.get("SHIELD_MODULE", str(REPO / "build" / "libredis_shield.so")))
+    args = parser.parse_args()
+    binary = shutil.which("redis-server")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    server = Server(binary, module=args.module, extra_args=["--appendonly", "no"]).start()
+    try:
+        version = server.client().info("server")["redis_version"]
+        results = {
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "server": f"redis-server {version}",
+            "rounds": args.rounds,
+        }
+        print("throughput ...", flush=True)
+        results["throughput"] = throughput(server, args.rounds, args.requests)
+        print("latency ...", flush=True)
+        results["latency"] = latencies(server, args.rounds, args.requests // 2)
+        print("memory ...", flush=True)
+        results["memory"] = memory(server, args.memory_keys)
+        print("node ...", flush=True)
+        results["node"] = node_compare(server, args.requests // 2)
+    finally:
+        server.cleanup()
+    print("cluster ...", flush=True)
+    results["cluster"] = cluster_compare(binary, args.module, args.requests * 3)
+    results["core"] = core_bench()
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_markdown(results, out / "results.md")
+    draw_chart(results, out / "chart.png")
+    print((out / "results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+// Google Benchmark of the core alone: what one SHIELD.absorb decision costs without Redis.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+
+#include "core/bucket.hpp"
+#include "core/command.hpp"
+#include "core/int_parse.hpp"
+
+namespace shield {
+namespace {
+
+constexpr int64_t kNowMs = 1'700'000'000'000;
+
+// A live bucket that keeps granting: huge capacity, half a period refilled.
+void BM_AbsorbAllowed(benchmark::State& state) {
+  const BucketLimits limits{1'000'000'000, 60'000};
+  StoredBucket stored{500, kNowMs + 30'000};
+  int64_t now_ms = kNowMs;
+  for (auto _ : state) {
+    const auto decision = Absorb(limits, stored, 1, ++now_ms);
+    benchmark::DoNotOptimize(decision);
+  }
+}
+BENCHMARK(BM_AbsorbAllowed);
+
+// An exhausted bucket: the call is denied.
+void BM_AbsorbDenied(benchmark::State& state) {
+  const BucketLimits limits{1, 3'600'000};
+  const StoredBucket stored{0, kNowMs + 3'000'000};
+  for (auto _ : state) {
+    const auto decision = Absorb(limits, stored, 1, kNowMs);
+    benchmark::DoNotOptimize(decision);
+  }
+}
+BENCHMARK(BM_AbsorbDenied);
+
+// Argument parsing of a typical call, and the stored value read back.
+void BM_ParseArgsAndStoredValue(benchmark::State& state) {
+  for (auto _ : state) {
+    const auto args = ParseAbsorbArgs("1000000000", "60", "1");
+    const auto tokens = ParseStoredTokens("999999987");
+    benchmark::DoNotOptimize(args);
+    benchmark::DoNotOptimize(tokens);
+  }
+}
+BENCHMARK(BM_ParseArgsAndStoredValue);
+
+// The whole core path of one allowed call: parse, decide, format the value to store.
+void BM_WholeDecision(benchmark::State& state) {
+  int64_t now_ms = kNowMs;
+  char digits[kInt64TextCapacity];
+  for (auto _ : state) {
+    const auto args = ParseAbsorbArgs("1000000000", "60", "1");
+    const auto tokens = ParseStoredTokens("999999987");
+    const auto decision = Absorb(args.limits, {*tokens, now_ms + 59'000}, args.tokens, ++now_ms);
+    benchmark::DoNotOptimize(FormatInt64(decision.remaining, digits));
+  }
+}
+BENCHMARK(BM_WholeDecision);
+
+}  // namespace
+}  // namespace shield
