@@ -80,6 +80,9 @@ void WriteBucket(RedisModuleCtx* ctx, RedisModuleString* keyname, RedisModuleKey
   std::memcpy(value, digits, len);
   RedisModule_SetAbsExpire(key, decision.expire_at_ms);
   RedisModule_SignalModifiedKey(ctx, keyname);
+  // The same keyspace events as the original's PSETEX, for clients that listen to them.
+  RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_STRING, "set", keyname);
+  RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_GENERIC, "expire", keyname);
   RedisModule_Replicate(ctx, "SET", "sbcl", keyname, digits, len, "PXAT",
                         static_cast<long long>(decision.expire_at_ms));
 }

@@ -129,3 +129,21 @@ def test_module_refuses_arguments(server_binary, tmp_path):
         assert server.client().execute_command("SHIELD.absorb", "k", 2, 60) == 1
     finally:
         server.cleanup()
+
+
+def test_writes_emit_set_and_expire_keyspace_events(make_server):
+    server = make_server(extra_args=["--notify-keyspace-events", "KEA"])
+    r = server.client()
+    with r.pubsub() as sub:
+        sub.subscribe("__keyspace@0__:events", "__keyspace@0__:marker")
+        r.execute_command("SHIELD.absorb", "events", 1, 60)
+        r.execute_command("SHIELD.absorb", "events", 1, 60)  # denied: no events
+        r.set("marker", 1)  # a plain write after them: its event ends the reading
+        events = []
+        while True:
+            message = sub.get_message(ignore_subscribe_messages=True, timeout=5)
+            assert message is not None, events
+            if message["channel"].endswith(":marker"):
+                break
+            events.append(message["data"])
+    assert events == ["set", "expire"]

@@ -86,8 +86,10 @@ def free_port(with_bus=False):
 class Server:
     """One server process with the Shield module loaded."""
 
-    def __init__(self, binary, *, extra_args=(), module=MODULE, port=None, cluster=False, workdir=None):
+    def __init__(self, binary, *, extra_args=(), module=MODULE, port=None, cluster=False, workdir=None,
+                 launcher=()):
         self.binary = binary
+        self.launcher = list(launcher)  # e.g. a valgrind command line the server runs under
         self.port = port or free_port(with_bus=cluster)
         self.extra_args = list(extra_args)
         self.module = os.path.abspath(module) if module else None
@@ -100,7 +102,7 @@ class Server:
         return os.path.join(self.dir, "server.log")
 
     def args(self):
-        args = [self.binary, "--port", str(self.port), "--bind", HOST, "--dir", self.dir,
+        args = [*self.launcher, self.binary, "--port", str(self.port), "--bind", HOST, "--dir", self.dir,
                 "--save", "", "--logfile", self.log_path, "--enable-debug-command", "yes",
                 "--repl-diskless-sync-delay", "0"]
         if self.cluster:

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Instructions the server executes per call, counted by callgrind: repeatable whatever else the
+machine is doing, so it shows small changes that throughput on a shared two-core box hides.
+
+Runs redis-server with the module under valgrind, sends each workload, and reads the inclusive
+instruction count of the command's handler (setCommand, SHIELD's dispatcher, evalShaCommand).
+"""
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests" / "support"))
+sys.path.insert(0, str(HERE))
+
+from shield_servers import Server  # noqa: E402
+
+CALLS = 20_000
+
+# name -> (redis-benchmark words, handler symbol, prepare kind)
+WORKLOADS = {
+    "SET PX": (["SET", "k:__rand_int__", "v", "PX", "60000"], "setCommand", None),
+    "absorb allowed": (["SHIELD.absorb", "a:__rand_int__", "1000000000000", "60", "1"], "RedisModuleCommandDispatcher", "allowed"),
+    "absorb denied": (["SHIELD.absorb", "d:__rand_int__", "1", "3600", "1"], "RedisModuleCommandDispatcher", "denied"),
+    "Lua bucket": (["EVALSHA", "{bucket}", "1", "l:__rand_int__", "1000000000000", "60", "1"], "evalShaCommand", None),
+}
+
+
+def measure(module, workloads=WORKLOADS, calls=CALLS, keyspace=1000):
+    from bench import prepare_keys  # the same preparation as the throughput benchmark
+
+    results = {}
+    for name, (words, symbol, prep) in workloads.items():
+        out_file = tempfile.mktemp(prefix="shield-callgrind-")
+        server = Server(shutil.which("redis-server"), module=module,
+                        launcher=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
+                                  "--toggle-collect=call"])
+        server.start(timeout=60)
+        try:
+            client = server.client()
+            sha = client.script_load((HERE / "lua" / "token_bucket.lua").read_text())
+            words = [sha if w == "{bucket}" else w for w in words]
+            if prep:
+                prepare_keys(client, prep, keyspace)
+            # Warm-up (creates the keys), then the measured calls: the difference of two dumps.
+            subprocess.run(["redis-benchmark", "-p", str(server.port), "-c", "4", "-n", str(keyspace * 2),
+                            "-r", str(keyspace), "-P", "16", "-q", *words], check=True, capture_output=True)
+            before = handler_instructions(server, out_file, symbol)
+            subprocess.run(["redis-benchmark", "-p", str(server.port), "-c", "4", "-n", str(calls),
+                            "-r", str(keyspace), "-P", "16", "-q", *words], check=True, capture_output=True)
+            after = handler_instructions(server, out_file, symbol)
+            results[name] = round((after - before) / calls)
+        finally:
+            server.cleanup()
+            for path in Path(out_file).parent.glob(Path(out_file).name + "*"):
+                path.unlink()
+    return results
+
+
+def handler_instructions(server, out_file, symbol):
+    """Dumps callgrind's counters so far and returns the handler's inclusive instructions."""
+    subprocess.run(["callgrind_control", "--dump", str(server.process.pid)], check=True, capture_output=True)
+    dumps = sorted(Path(out_file).parent.glob(Path(out_file).name + ".*"), key=lambda p: p.stat().st_mtime)
+    total = 0
+    for dump in dumps:
+        text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(dump)],
+                              check=True, capture_output=True, text=True).stdout
+        for line in text.splitlines():
+            m = re.match(r"\s*([\d,]+)\s.*\b" + re.escape(symbol) + r"\b", line)
+            if m and "=>" not in line:
+                total += int(m.group(1).replace(",", ""))
+                break
+    return total
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--module", required=True)
+    args = parser.parse_args()
+    print(json.dumps(measure(str(Path(args.module).resolve())), indent=2))
