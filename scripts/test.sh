@@ -14,6 +14,12 @@ files=$(git ls-files '*.cpp' '*.hpp' 2>/dev/null || find src tests bench -name '
 clang-format --dry-run --Werror $files
 echo "formatting ok"
 
+echo "== sanitizers: unit tests, and the integration suite on Redis with an ASan+UBSan module"
+SHIELD_BUILD_DIR="$root/build-asan" SHIELD_BUILD_TYPE=Debug "$root/scripts/build.sh" -DSHIELD_SANITIZE=ON
+(cd "$root/build-asan" &&
+  SHIELD_SERVERS=redis SHIELD_SERVER_PRELOAD="$(gcc -print-file-name=libasan.so)" \
+    ctest --output-on-failure --timeout 900 -E '^cluster$')
+
 echo "== ctest"
 cd "$root/build"
 ctest --output-on-failure --timeout 1500 "$@"

@@ -45,7 +45,11 @@ AbsorbDecision Absorb(const BucketLimits& limits, const StoredBucket& stored, in
   }
 
   if (available < tokens) return {false, 0, 0};
-  return {true, available - tokens, now_ms + (limits.period_ms - carried_ms)};
+  // Saturates rather than overflows should a caller skip the ExpiryFits check.
+  const int64_t ttl_ms = limits.period_ms - carried_ms;
+  const int64_t expire_at_ms =
+      ExpiryFits(now_ms, ttl_ms) ? now_ms + ttl_ms : std::numeric_limits<int64_t>::max();
+  return {true, available - tokens, expire_at_ms};
 }
 
 }  // namespace shield

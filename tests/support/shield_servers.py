@@ -112,7 +112,14 @@ class Server:
         return args + self.extra_args
 
     def start(self, timeout=15.0):
-        self.process = subprocess.Popen(self.args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = dict(os.environ)
+        preload = os.environ.get("SHIELD_SERVER_PRELOAD")
+        if preload:  # a sanitizer runtime the module was built against (scripts/test.sh)
+            env["LD_PRELOAD"] = preload
+            env.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1")
+        stderr = open(os.path.join(self.dir, "stderr.log"), "ab")
+        self.process = subprocess.Popen(self.args(), stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+        stderr.close()
         wait_until(self._ready, timeout=timeout, what=f"server on port {self.port} to answer PING")
         return self
 
