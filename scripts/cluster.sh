@@ -211,26 +211,31 @@ cmd_status() {
 }
 
 cmd_down() {
-  local port pid stopped=0 deadline
+  local port pid deadline signalled=() ports_stopped=()
+  # SIGTERM to every node first (each saves and exits on its own), then wait for all of them.
   for port in "${ports[@]}"; do
-    if pid=$(pid_of "$port"); then
-      # Only a process that is the server we started on this port.
-      if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- ":$port"; then
-        kill "$pid"
-        deadline=$((SECONDS + 20))
-        while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
-        kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-        echo "stopped node $port (pid $pid)"
-        stopped=$((stopped + 1))
-      else
-        echo "cluster.sh: pid $pid in $run_dir/$port/redis.pid is not our node on port $port; left alone" >&2
-      fi
+    pid=$(pid_of "$port") || continue
+    # Only a process that is the server we started on this port (its title names the port).
+    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- ":$port"; then
+      kill "$pid"
+      signalled+=("$pid")
+      ports_stopped+=("$port")
+    else
+      echo "cluster.sh: pid $pid in $run_dir/$port/redis.pid is not our node on port $port; left alone" >&2
     fi
-    rm -rf "${run_dir:?}/$port"
   done
+  deadline=$((SECONDS + 30))
+  for pid in "${signalled[@]}"; do
+    while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; fi
+  done
+  for i in "${!signalled[@]}"; do
+    echo "stopped node ${ports_stopped[$i]} (pid ${signalled[$i]})"
+  done
+  for port in "${ports[@]}"; do rm -rf "${run_dir:?}/$port"; done
   rm -f "$run_dir/create.log"
   rmdir "$run_dir" 2>/dev/null || true
-  [ "$stopped" -gt 0 ] || echo "cluster.sh: no running nodes on ports ${ports[*]}"
+  [ "${#signalled[@]}" -gt 0 ] || echo "cluster.sh: no running nodes on ports ${ports[*]}"
 }
 
 case "${1:-}" in

@@ -1,0 +1,91 @@
+"""scripts/cluster.sh brings up, reports on and takes down its six-node cluster (here on free ports)."""
+
+import os
+import signal
+import subprocess
+
+import pytest
+from shield_servers import MODULE, REPO, free_port
+
+SCRIPT = REPO / "scripts" / "cluster.sh"
+
+
+class ScriptCluster:
+    pass
+
+
+def pids_in(run_dir):
+    pids = []
+    for root, _, files in os.walk(run_dir):
+        if "redis.pid" in files:
+            with open(os.path.join(root, "redis.pid")) as f:
+                pids.append(int(f.read().strip()))
+    return pids
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def script_cluster(tmp_path_factory):
+    s = ScriptCluster()
+    s.ports = [free_port(with_bus=True) for _ in range(6)]
+    s.dir = str(tmp_path_factory.mktemp("cluster-sh") / "run")
+    s.env = dict(os.environ, SHIELD_CLUSTER_PORTS=" ".join(map(str, s.ports)),
+                 SHIELD_CLUSTER_DIR=s.dir, SHIELD_MODULE=MODULE)
+
+    def run(*args, timeout=120):
+        return subprocess.run([str(SCRIPT), *args], env=s.env, capture_output=True, text=True,
+                              timeout=timeout)
+
+    s.run = run
+    s.up = run("up")
+    s.pids = pids_in(s.dir)
+    try:
+        s.up_again = run("up")
+        s.status = run("status")
+        s.down = run("down")
+        s.after_down = [pid for pid in s.pids if alive(pid)]
+    finally:
+        for pid in pids_in(s.dir):  # only if `down` failed: the PIDs the script wrote
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    return s
+
+
+def test_up_starts_six_nodes_and_reports_the_cluster_up(script_cluster):
+    assert script_cluster.up.returncode == 0, script_cluster.up.stdout + script_cluster.up.stderr
+    assert "up - 3 primaries + 3 replicas" in script_cluster.up.stdout
+    assert len(script_cluster.pids) == 6
+
+
+def test_up_on_a_running_cluster_reports_it_and_starts_nothing(script_cluster):
+    assert script_cluster.up_again.returncode == 0
+    assert "already up" in script_cluster.up_again.stdout
+
+
+def test_status_shows_every_node_with_the_module_and_cluster_state_ok(script_cluster):
+    status = script_cluster.status
+    assert status.returncode == 0, status.stdout + status.stderr
+    rows = {}
+    for line in status.stdout.splitlines():
+        fields = line.split()
+        if fields and fields[0].isdigit() and int(fields[0]) in script_cluster.ports:
+            rows[int(fields[0])] = fields
+    assert sorted(rows) == sorted(script_cluster.ports)
+    assert sorted(row[2] for row in rows.values()) == ["primary"] * 3 + ["replica"] * 3
+    assert all(row[3] == "loaded" and row[4] == "ok" for row in rows.values())
+    assert "cluster_state:ok" in status.stdout
+    assert "All 16384 slots covered" in status.stdout
+
+
+def test_down_stops_every_process_it_started_and_removes_the_data(script_cluster):
+    assert script_cluster.down.returncode == 0, script_cluster.down.stderr
+    assert script_cluster.down.stdout.count("stopped node") == 6
+    assert script_cluster.after_down == []
+    assert not os.path.exists(script_cluster.dir)
