@@ -5,7 +5,8 @@ import signal
 import subprocess
 
 import pytest
-from shield_servers import MODULE, REPO, free_port
+import redis
+from shield_servers import HOST, MODULE, REPO, free_port
 
 SCRIPT = REPO / "scripts" / "cluster.sh"
 
@@ -49,6 +50,12 @@ def script_cluster(tmp_path_factory):
     try:
         s.up_again = run("up")
         s.status = run("status")
+        s.settings = {}
+        for port in s.ports:
+            with redis.Redis(host=HOST, port=port, decode_responses=True) as c:
+                s.settings[port] = {**c.config_get("cluster-node-timeout"),
+                                    **c.config_get("appendonly"),
+                                    **c.config_get("cluster-enabled")}
         s.down = run("down")
         s.after_down = [pid for pid in s.pids if alive(pid)]
     finally:
@@ -89,3 +96,19 @@ def test_down_stops_every_process_it_started_and_removes_the_data(script_cluster
     assert script_cluster.down.stdout.count("stopped node") == 6
     assert script_cluster.after_down == []
     assert not os.path.exists(script_cluster.dir)
+
+
+def test_up_gives_every_node_the_guides_settings(script_cluster):
+    for port, settings in script_cluster.settings.items():
+        assert settings == {"cluster-node-timeout": "5000", "appendonly": "yes",
+                            "cluster-enabled": "yes"}, port
+
+
+def test_up_splits_the_slots_over_the_first_three_ports_as_the_guide_shows(script_cluster):
+    primaries = {}
+    for line in script_cluster.status.stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 9 and "master" in fields[2]:
+            primaries[int(fields[1].split("@")[0].rsplit(":", 1)[1])] = fields[8]
+    first, second, third = script_cluster.ports[:3]
+    assert primaries == {first: "0-5460", second: "5461-10922", third: "10923-16383"}
