@@ -249,6 +249,10 @@ def write_markdown(results, path):
         lines += ["", "Cluster, pipeline 16, one client process (ops/s): " +
                   ", ".join(f"{k} {v:,.0f}" for k, v in results["cluster"].items()) +
                   ". Two cores run the client and every server, so this does not show scaling."]
+    if results.get("instructions"):
+        base = results["instructions"]["SET PX"]
+        lines += ["", "Instructions the server runs per call (callgrind, inclusive, the command's handler): " +
+                  ", ".join(f"{k} {v:,} ({v / base:.2f}x SET PX)" for k, v in results["instructions"].items())]
     if results.get("core"):
         lines += ["", "Core alone (Google Benchmark, ns): " +
                   ", ".join(f"{k} {v}" for k, v in results["core"].items())]
@@ -323,6 +327,10 @@ def main():
     print("cluster ...", flush=True)
     results["cluster"] = cluster_compare(binary, args.module, args.requests * 3)
     results["core"] = core_bench()
+    if shutil.which("valgrind"):
+        print("instructions (callgrind) ...", flush=True)
+        from instructions import measure
+        results["instructions"] = measure(str(Path(args.module).resolve()))
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     write_markdown(results, out / "results.md")
     draw_chart(results, out / "chart.png")

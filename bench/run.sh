@@ -9,7 +9,7 @@ SHIELD_DEPS=run "$root/scripts/install-deps.sh"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-  python3-redis python3-matplotlib libbenchmark-dev >/dev/null
+  python3-redis python3-matplotlib libbenchmark-dev valgrind >/dev/null
 # Its own Release build, so a test run's build/ is left alone.
 SHIELD_BUILD_DIR="$root/build-bench" SHIELD_BUILD_TYPE=Release "$root/scripts/build.sh" \
   -DSHIELD_BUILD_BENCH=ON -DSHIELD_BUILD_TESTS=OFF

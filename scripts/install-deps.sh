@@ -28,7 +28,7 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 packages=(build-essential cmake redis-server redis-tools ca-certificates)
 if [ "$what" = all ]; then
-  packages+=(libgtest-dev libbenchmark-dev python3-redis python3-pytest clang-format)
+  packages+=(libgtest-dev libbenchmark-dev python3-redis python3-pytest python3-yaml clang-format)
   # Some images ship their own Node.js (with npm) that conflicts with Debian's; keep it if present.
   command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 fi
