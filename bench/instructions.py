@@ -26,6 +26,8 @@ CALLS = 20_000
 # name -> (redis-benchmark words, handler symbol, prepare kind)
 WORKLOADS = {
     "SET PX": (["SET", "k:__rand_int__", "v", "PX", "60000"], "setCommand", None),
+    "SET PX new": (["SET", "n:__rand_int__", "v", "PX", "60000"], "setCommand", "new"),
+    "absorb new": (["SHIELD.absorb", "n:__rand_int__", "1000000000000", "60", "1"], "RedisModuleCommandDispatcher", "new"),
     "absorb allowed": (["SHIELD.absorb", "a:__rand_int__", "1000000000000", "60", "1"], "RedisModuleCommandDispatcher", "allowed"),
     "absorb denied": (["SHIELD.absorb", "d:__rand_int__", "1", "3600", "1"], "RedisModuleCommandDispatcher", "denied"),
     "Lua bucket": (["EVALSHA", "{bucket}", "1", "l:__rand_int__", "1000000000000", "60", "1"], "evalShaCommand", None),
@@ -46,14 +48,15 @@ def measure(module, workloads=WORKLOADS, calls=CALLS, keyspace=1000):
             client = server.client()
             sha = client.script_load((HERE / "lua" / "token_bucket.lua").read_text())
             words = [sha if w == "{bucket}" else w for w in words]
-            if prep:
+            if prep in ("allowed", "denied"):
                 prepare_keys(client, prep, keyspace)
+            space = 1_000_000_000 if prep == "new" else keyspace  # "new": nearly every key is new
             # Warm-up (creates the keys), then the measured calls: the difference of two dumps.
             subprocess.run(["redis-benchmark", "-p", str(server.port), "-c", "4", "-n", str(keyspace * 2),
-                            "-r", str(keyspace), "-P", "16", "-q", *words], check=True, capture_output=True)
+                            "-r", str(space), "-P", "16", "-q", *words], check=True, capture_output=True)
             before = handler_instructions(server, out_file, symbol)
             subprocess.run(["redis-benchmark", "-p", str(server.port), "-c", "4", "-n", str(calls),
-                            "-r", str(keyspace), "-P", "16", "-q", *words], check=True, capture_output=True)
+                            "-r", str(space), "-P", "16", "-q", *words], check=True, capture_output=True)
             after = handler_instructions(server, out_file, symbol)
             results[name] = round((after - before) / calls)
         finally:
