@@ -46,16 +46,18 @@ def absorb_once_each(client, keys):
 
 
 class Failover:
-    pass
+    """One failover of `old_primary` to its replica, with the buckets it owned."""
+
+    def __init__(self, cluster, old_primary, tag):
+        self.old_primary = old_primary
+        self.promoted = cluster.replica_of(old_primary)
+        self.keys = keys_owned_by(cluster, old_primary, tag)
 
 
 @pytest.fixture(scope="module")
 def graceful(cluster, measured):
     """CLUSTER FAILOVER on the replica of the first primary."""
-    f = Failover()
-    f.old_primary = cluster.primaries()[0]
-    f.promoted = cluster.replica_of(f.old_primary)
-    f.keys = keys_owned_by(cluster, f.old_primary, "graceful")
+    f = Failover(cluster, cluster.primaries()[0], "graceful")
     client = cluster.client()
     try:
         f.before = drain_differently(client, f.keys)
@@ -73,10 +75,7 @@ def graceful(cluster, measured):
 @pytest.fixture(scope="module")
 def hard(cluster, graceful, measured):
     """kill -9 of a primary whose writes a replica acknowledged (WAIT 1 returned 1)."""
-    f = Failover()
-    f.old_primary = next(p for p in cluster.primaries() if p is not graceful.promoted)
-    f.promoted = cluster.replica_of(f.old_primary)
-    f.keys = keys_owned_by(cluster, f.old_primary, "hard")
+    f = Failover(cluster, next(p for p in cluster.primaries() if p is not graceful.promoted), "hard")
     client = cluster.client()
     try:
         f.before = drain_differently(client, f.keys)
