@@ -34,13 +34,18 @@ WORKLOADS = {
 }
 
 
-def measure(module, workloads=WORKLOADS, calls=CALLS, keyspace=1000):
+# Valkey renamed the module command dispatcher.
+DISPATCHERS = {"redis": "RedisModuleCommandDispatcher", "valkey": "ValkeyModuleCommandDispatcher"}
+
+
+def measure(module, workloads=WORKLOADS, calls=CALLS, keyspace=1000, server_binary=None, kind="redis"):
     from bench import prepare_keys  # the same preparation as the throughput benchmark
 
     results = {}
     for name, (words, symbol, prep) in workloads.items():
+        symbol = DISPATCHERS[kind] if symbol == DISPATCHERS["redis"] else symbol
         out_file = tempfile.mktemp(prefix="shield-callgrind-")
-        server = Server(shutil.which("redis-server"), module=module,
+        server = Server(server_binary or shutil.which("redis-server"), module=module,
                         launcher=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
                                   "--toggle-collect=call"])
         server.start(timeout=60)
@@ -85,5 +90,7 @@ def handler_instructions(server, out_file, symbol):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--module", required=True)
+    parser.add_argument("--server", default=None, help="server binary (default: redis-server on PATH)")
+    parser.add_argument("--kind", choices=sorted(DISPATCHERS), default="redis")
     args = parser.parse_args()
-    print(json.dumps(measure(str(Path(args.module).resolve())), indent=2))
+    print(json.dumps(measure(str(Path(args.module).resolve()), server_binary=args.server, kind=args.kind), indent=2))
