@@ -1,10 +1,33 @@
-"""SHIELD.absorb behaves as the original module does, and shares its key format both ways."""
+"""SHIELD.absorb behaves as the original module does, and shares its key format both ways.
+
+Every test here runs twice per server kind: on a standalone server, and through a cluster client
+on a three-primary cluster (keys spread over all primaries).
+"""
 
 import time
 import uuid
 
 import pytest
+from shield_cluster import Cluster
 from shield_servers import original_reading
+
+
+@pytest.fixture(scope="module")
+def compat_cluster(server_binary):
+    cluster = Cluster(server_binary, primaries=3, replicas=0)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["standalone", "cluster"])
+def r(request, shared_server):
+    if request.param == "standalone":
+        client = shared_server.client()
+    else:
+        client = request.getfixturevalue("compat_cluster").client()
+    yield client
+    client.close()
 
 
 def fresh_key(prefix="compat"):
