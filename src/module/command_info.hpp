@@ -4,10 +4,11 @@
 
 namespace shield::glue {
 
-// SHIELD.absorb reads and rewrites exactly one key, at argv[1].
+// SHIELD.absorb reads and rewrites exactly one key, at argv[1]; its reply reveals the stored
+// count, so the key spec says ACCESS (as INCR's does) and ACL read rights are needed too.
 inline RedisModuleCommandKeySpec kAbsorbKeySpecs[] = {
     {.notes = nullptr,
-     .flags = REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_UPDATE,
+     .flags = REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_ACCESS | REDISMODULE_CMD_KEY_UPDATE,
      .begin_search_type = REDISMODULE_KSPEC_BS_INDEX,
      .bs = {.index = {.pos = 1}},
      .find_keys_type = REDISMODULE_KSPEC_FK_RANGE,

@@ -46,6 +46,12 @@ int ReplyError(RedisModuleCtx* ctx, Error error) noexcept {
   return RedisModule_ReplyWithError(ctx, ErrorReply(error).data());
 }
 
+// Redis's own arity error, naming the command as registered, like its arity check does.
+int ReplyWrongArity(RedisModuleCtx* ctx) noexcept {
+  ++counters.errors;
+  return RedisModule_WrongArity(ctx);
+}
+
 // Reads the bucket from an open key, or says why it cannot be read.
 Error ReadBucket(RedisModuleKey* key, StoredBucket& bucket) noexcept {
   const int type = RedisModule_KeyType(key);
@@ -69,13 +75,9 @@ void WriteBucket(RedisModuleCtx* ctx, RedisModuleString* keyname, RedisModuleKey
                  const AbsorbDecision& decision) noexcept {
   char digits[kInt64TextCapacity];
   const size_t len = FormatInt64(decision.remaining, digits);
+  // Creates the string for a new key, resizes an existing one only when its length differs.
+  RedisModule_StringTruncate(key, len);
   size_t current_len = 0;
-  if (RedisModule_KeyType(key) == REDISMODULE_KEYTYPE_EMPTY) {
-    RedisModule_StringTruncate(key, len);
-  } else {
-    RedisModule_StringDMA(key, &current_len, REDISMODULE_WRITE);
-    if (current_len != len) RedisModule_StringTruncate(key, len);
-  }
   char* value = RedisModule_StringDMA(key, &current_len, REDISMODULE_WRITE);
   std::memcpy(value, digits, len);
   RedisModule_SetAbsExpire(key, decision.expire_at_ms);
@@ -97,10 +99,7 @@ void WriteBucket(RedisModuleCtx* ctx, RedisModuleString* keyname, RedisModuleKey
 // "invalid token count in Redis" for a string that is not a count; WRONGTYPE.
 int AbsorbCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
   ++counters.calls;
-  if (argc != 4 && argc != 5) {
-    ++counters.errors;
-    return RedisModule_WrongArity(ctx);
-  }
+  if (argc != 4 && argc != 5) return ReplyWrongArity(ctx);
   const auto args = ParseAbsorbArgs(View(argv[2]), View(argv[3]),
                                     argc == 5 ? std::optional(View(argv[4])) : std::nullopt);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);

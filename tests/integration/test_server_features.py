@@ -79,7 +79,27 @@ def test_command_info_declares_flags_and_key_positions(raw):
     assert (first, last, step) == (1, 1, 1)
     key_specs = info[0][8]
     spec = dict(zip(key_specs[0][::2], key_specs[0][1::2]))
-    assert set(spec["flags"]) == {"RW", "update"}
+    assert set(spec["flags"]) == {"RW", "access", "update"}
+
+
+@pytest.mark.parametrize("name", ["SHIELD.absorb", "shield.absorb", "Shield.Absorb"])
+@pytest.mark.parametrize("args", [("k",), ("k", 1), ("k", 1, 2, 3, 4), ("k", 1, 2, 3, 4, 5)])
+def test_arity_error_names_the_command_as_registered(r, name, args):
+    with pytest.raises(redis.ResponseError) as raised:
+        r.execute_command(name, *args)
+    assert str(raised.value) == "wrong number of arguments for 'SHIELD.absorb' command"
+
+
+def test_acl_user_without_read_rights_cannot_absorb(shared_server):
+    """The reply reveals the stored count, so the key spec asks for read as well as write rights."""
+    admin = shared_server.client()
+    admin.execute_command("ACL", "SETUSER", "writer", "on", ">pw", "%W~*", "+@all")
+    with shared_server.client(username="writer", password="pw") as writer:
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            writer.execute_command("SHIELD.absorb", "acl:bucket", 10, 60)
+    admin.execute_command("ACL", "SETUSER", "reader-writer", "on", ">pw", "~*", "+@all")
+    with shared_server.client(username="reader-writer", password="pw") as both:
+        assert both.execute_command("SHIELD.absorb", "acl:bucket", 10, 60) == 9
 
 
 def test_command_getkeys_finds_the_key(raw):
@@ -137,6 +157,11 @@ def test_writes_emit_set_and_expire_keyspace_events(make_server):
     r = server.client()
     with r.pubsub() as sub:
         sub.subscribe("__keyspace@0__:events", "__keyspace@0__:marker")
+        confirmed = 0
+        while confirmed < 2:  # both subscriptions are in place before anything is written
+            message = sub.get_message(timeout=5)
+            assert message is not None, "no subscribe confirmation"
+            confirmed += message["type"] == "subscribe"
         r.execute_command("SHIELD.absorb", "events", 1, 60)
         r.execute_command("SHIELD.absorb", "events", 1, 60)  # denied: no events
         r.set("marker", 1)  # a plain write after them: its event ends the reading
