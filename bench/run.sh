@@ -5,15 +5,11 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-SHIELD_DEPS=run "$root/scripts/install-deps.sh"
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-  python3-redis python3-matplotlib libbenchmark-dev valgrind >/dev/null
+SHIELD_DEPS=bench "$root/scripts/install-deps.sh"
 # Its own Release build, so a test run's build/ is left alone.
 SHIELD_BUILD_DIR="$root/build-bench" SHIELD_BUILD_TYPE=Release "$root/scripts/build.sh" \
   -DSHIELD_BUILD_BENCH=ON -DSHIELD_BUILD_TESTS=OFF
-if command -v npm >/dev/null 2>&1 && [ ! -d "$here/node/node_modules/rate-limiter-flexible" ]; then
-  (cd "$here/node" && npm install --no-package-lock --no-audit --no-fund --loglevel=error >/dev/null) || true
+if [ ! -d "$here/node/node_modules/rate-limiter-flexible" ]; then
+  (cd "$here/node" && npm install --no-package-lock --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 exec /usr/bin/python3 "$here/bench.py" --module "$root/build-bench/libredis_shield.so" "$@"
