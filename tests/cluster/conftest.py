@@ -7,7 +7,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 
 from shield_cluster import Cluster  # noqa: E402
-from shield_servers import MODULE, server_binaries  # noqa: E402
+from shield_servers import MODULE, require, server_binaries  # noqa: E402
 
 # The server the clusters run: Debian's redis-server unless SHIELD_CLUSTER_SERVER=valkey.
 SERVER_KIND = os.environ.get("SHIELD_CLUSTER_SERVER", "redis")
@@ -37,8 +37,7 @@ def measured():
 @pytest.fixture(scope="module")
 def make_cluster():
     """Starts clusters for one test module and kills all their nodes by PID afterwards."""
-    if SERVER is None:
-        pytest.skip(f"no {SERVER_KIND} server binary")
+    require(SERVER is not None, f"no {SERVER_KIND} server binary")
     started = []
 
     def make(**kwargs):

@@ -1,8 +1,8 @@
 """A cluster primary killed with -9 and restarted from its AOF has every bucket as it was."""
 
-import uuid
 
 import pytest
+from shield_servers import bucket_states
 
 
 class Crash:
@@ -18,16 +18,12 @@ def crash(make_cluster):
     c = Crash()
     c.cluster = cluster
     c.node = cluster.primaries()[1]
-    c.keys = []
-    while len(c.keys) < 40:
-        key = f"aof:{uuid.uuid4().hex[:8]}"
-        if cluster.owner(cluster.keyslot(key)) is c.node:
-            c.keys.append(key)
+    c.keys = cluster.keys_on(c.node, "aof", 40)
     with c.node.client() as r:
         for i, key in enumerate(c.keys):
             r.execute_command("SHIELD.absorb", key, 50, 3600 + i, 1 + i % 7)
             r.execute_command("SHIELD.absorb", key, 50, 3600 + i, 2)
-        c.before = {key: (r.get(key), r.pexpiretime(key)) for key in c.keys}
+        c.before = bucket_states(r, c.keys)
         c.node_id = r.execute_command("CLUSTER", "MYID")
     c.node.kill()
     cluster.restart(c.node)
@@ -37,8 +33,7 @@ def crash(make_cluster):
 
 def test_restarted_primary_has_every_bucket_value_and_expiry_from_its_aof(crash):
     with crash.node.client() as r:
-        after = {key: (r.get(key), r.pexpiretime(key)) for key in crash.keys}
-    assert after == crash.before
+        assert bucket_states(r, crash.keys) == crash.before
 
 
 def test_restarted_primary_keeps_its_identity_and_slots(crash):

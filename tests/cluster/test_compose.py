@@ -3,9 +3,12 @@
 import re
 
 import pytest
-from shield_servers import REPO
+from shield_servers import REPO, require
 
-yaml = pytest.importorskip("yaml", reason="python3-yaml is not installed")
+try:
+    import yaml
+except ImportError:  # python3-yaml; scripts/install-deps.sh installs it
+    yaml = None
 
 COMPOSE = REPO / "docker-compose.cluster.yml"
 DOCKERFILE = REPO / "docker" / "Dockerfile"
@@ -14,6 +17,7 @@ PORTS = [7001, 7002, 7003, 7004, 7005, 7006]
 
 @pytest.fixture(scope="module")
 def compose():
+    require(yaml is not None, "python3-yaml is not installed")
     with open(COMPOSE) as f:
         return yaml.safe_load(f)
 

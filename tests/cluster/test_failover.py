@@ -6,7 +6,6 @@ already holds the bucket when it takes over.
 """
 
 import time
-import uuid
 
 import pytest
 from shield_cluster import wait_for_promotion
@@ -21,15 +20,6 @@ def cluster(make_cluster):
     # cluster-node-timeout 5000, the value the deployment guide uses, so the failover times
     # measured here are the ones a deployment with that setting gets.
     return make_cluster(primaries=3, replicas=1, node_timeout=5000)
-
-
-def keys_owned_by(cluster, primary, prefix, count=12):
-    keys = []
-    while len(keys) < count:
-        key = f"{prefix}:{uuid.uuid4().hex[:8]}"
-        if cluster.owner(cluster.keyslot(key)) is primary:
-            keys.append(key)
-    return keys
 
 
 def drain_differently(client, keys):
@@ -51,7 +41,7 @@ class Failover:
     def __init__(self, cluster, old_primary, tag):
         self.old_primary = old_primary
         self.promoted = cluster.replica_of(old_primary)
-        self.keys = keys_owned_by(cluster, old_primary, tag)
+        self.keys = cluster.keys_on(old_primary, tag, 12)
 
 
 @pytest.fixture(scope="module")

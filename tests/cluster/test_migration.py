@@ -8,7 +8,7 @@ import subprocess
 import uuid
 
 import pytest
-from shield_servers import HOST, Server, cli_binary
+from shield_servers import HOST, Server, bucket_states, cli_binary
 
 CAPACITY, PERIOD = 100, 3600
 
@@ -31,7 +31,7 @@ def imported(make_cluster, measured):
                 s.execute_command("SHIELD.absorb", key, CAPACITY, PERIOD, 1 + i)
             for i, key in enumerate(m.original):
                 s.psetex(key, PERIOD * 1000, CAPACITY - 1 - i)  # the original's write
-            m.before = {k: (s.get(k), s.pexpiretime(k)) for k in m.ours + m.original}
+            m.before = bucket_states(s, m.ours + m.original)
         done = subprocess.run(
             [cli_binary(), "--cluster", "import", f"{HOST}:{cluster.nodes[0].port}",
              "--cluster-from", f"{HOST}:{single.port}", "--cluster-copy"],

@@ -15,7 +15,7 @@ import uuid
 import pytest
 from redis.crc import key_slot
 from shield_cluster import cluster_redirects
-from shield_servers import HOST, cli_binary, wait_until
+from shield_servers import HOST, bucket_states, cli_binary, wait_until
 
 CAPACITY = 1000  # busy buckets: never run dry during a run
 SMALL = 20       # small buckets: run dry before the move, so a reset would show as new grants
@@ -134,7 +134,7 @@ def run_reshard(cluster, how):
     with source.client() as s:
         for key in idle:
             assert s.execute_command("SHIELD.absorb", key, 100, 600, 3) == 97
-        run.idle_before = {key: (s.get(key), s.pexpiretime(key)) for key in idle}
+        run.idle_before = bucket_states(s, idle)
 
     redirects_before = cluster_redirects(cluster.nodes)
     load = Load(cluster, buckets)

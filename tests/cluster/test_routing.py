@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 import redis
-from shield_servers import HOST, cli_binary
+from shield_cluster import cluster_redirects
+from shield_servers import HOST, cli_binary, require
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_CLIENTS = os.path.join(HERE, "node_modules")
@@ -21,17 +22,8 @@ def cluster(make_cluster):
 
 def keys_on_every_primary(cluster, prefix, per_primary=2):
     """Fresh keys, `per_primary` on each primary, slots found with CLUSTER KEYSLOT."""
-    owners = {}
-    wanted = {p.port: per_primary for p in cluster.primaries()}
-    i = 0
-    while any(wanted.values()):
-        key = f"{prefix}:{uuid.uuid4().hex[:8]}:{i}"
-        i += 1
-        owner = cluster.owner(cluster.keyslot(key))
-        if wanted[owner.port]:
-            wanted[owner.port] -= 1
-            owners[key] = owner
-    return owners
+    return {key: primary for primary in cluster.primaries()
+            for key in cluster.keys_on(primary, prefix, per_primary)}
 
 
 def assert_bucket_lives_on_owner(cluster, key, owner, expected_tokens):
@@ -46,8 +38,7 @@ def assert_bucket_lives_on_owner(cluster, key, owner, expected_tokens):
 
 
 def run_node(script, ports, calls):
-    if not os.path.isdir(NODE_CLIENTS):
-        pytest.skip("tests/cluster/node_modules missing (npm install in tests/cluster)")
+    require(os.path.isdir(NODE_CLIENTS), "tests/cluster/node_modules missing (npm install in tests/cluster)")
     done = subprocess.run(["node", os.path.join(HERE, script),
                            json.dumps({"ports": ports, "calls": calls})],
                           capture_output=True, text=True, timeout=60, cwd=HERE)
@@ -58,21 +49,29 @@ def run_node(script, ports, calls):
 def test_redis_py_cluster_client_routes_each_bucket_to_the_primary_owning_its_slot(cluster):
     owners = keys_on_every_primary(cluster, "py")
     rc = cluster.client()
+    redirects_before = cluster_redirects(cluster.nodes)
     try:
         for key in owners:
             assert rc.execute_command("SHIELD.absorb", key, 100, 60, 5) == 95
             assert rc.execute_command("SHIELD.absorb", key, 100, 60, 5) == 90
     finally:
         rc.close()
+    # redis-py finds the key from COMMAND's key positions and goes straight to the owner.
+    assert cluster_redirects(cluster.nodes) == redirects_before
     assert len({o.port for o in owners.values()}) == 3
     for key, owner in owners.items():
         assert_bucket_lives_on_owner(cluster, key, owner, 90)
 
 
-def test_ioredis_cluster_client_routes_each_bucket_to_the_primary_owning_its_slot(cluster):
+def test_ioredis_cluster_client_routes_each_bucket_to_the_primary_owning_its_slot(cluster, measured):
     owners = keys_on_every_primary(cluster, "ioredis")
     calls = [[key, 100, 60, 5] for key in owners] * 2
+    redirects_before = cluster_redirects(cluster.nodes)
     replies = run_node("ioredis_absorb.js", [p.port for p in cluster.primaries()], calls)
+    # ioredis takes key positions from its own table of built-in commands, not from COMMAND, so
+    # it sends a module command to any node and follows the MOVED: correct, one hop longer.
+    moved, _ = (a - b for a, b in zip(cluster_redirects(cluster.nodes), redirects_before))
+    measured["ioredis: MOVED replies per SHIELD.absorb call"] = f"{moved}/{len(calls)}"
     assert replies == [95] * len(owners) + [90] * len(owners)
     for key, owner in owners.items():
         assert_bucket_lives_on_owner(cluster, key, owner, 90)
@@ -82,7 +81,10 @@ def test_node_redis_cluster_client_routes_each_bucket_to_the_primary_owning_its_
     owners = keys_on_every_primary(cluster, "noderedis")
     calls = [[key, 100, 60, 5] for key in owners] * 2
     # Bootstrapped from one replica only: the client must discover the primaries itself.
+    redirects_before = cluster_redirects(cluster.nodes)
     replies = run_node("node_redis_absorb.js", [cluster.replicas()[0].port], calls)
+    # node-redis is given the key with the command, and goes straight to the owner.
+    assert cluster_redirects(cluster.nodes) == redirects_before
     assert replies == [95] * len(owners) + [90] * len(owners)
     for key, owner in owners.items():
         assert_bucket_lives_on_owner(cluster, key, owner, 90)

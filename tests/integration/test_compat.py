@@ -138,7 +138,7 @@ def test_reads_buckets_written_by_the_original(r, stored, pttl_ms, capacity, per
         assert 0 <= reply - (expected - tokens) <= slack
 
 
-@pytest.mark.parametrize("capacity,period,taken", [(30, 60, 13), (3, 6, 2), (1_000_000, 1, 999_999), (10, 3600, 10)])
+@pytest.mark.parametrize("capacity,period,taken", [(30, 60, 13), (3, 6, 2), (1_000_000, 10, 999_999), (10, 3600, 10)])
 def test_original_reads_buckets_we_write(r, capacity, period, taken):
     """After our write, the original's formula on GET and PTTL gives back the tokens we replied."""
     key = fresh_key("ours")

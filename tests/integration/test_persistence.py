@@ -2,20 +2,15 @@
 
 import uuid
 
-from shield_servers import Server
+from shield_servers import Server, bucket_states
 
 
 def fill_buckets(r, count=40):
-    state = {}
-    for i in range(count):
-        key = f"persist:{i}:{uuid.uuid4().hex[:6]}"
+    """Buckets with different token counts; returns their states."""
+    keys = [f"persist:{i}:{uuid.uuid4().hex[:6]}" for i in range(count)]
+    for i, key in enumerate(keys):
         r.execute_command("SHIELD.absorb", key, 100, 3600, i + 1)
-        state[key] = (r.get(key), r.pexpiretime(key))
-    return state
-
-
-def read_state(r, keys):
-    return {key: (r.get(key), r.pexpiretime(key)) for key in keys}
+    return bucket_states(r, keys)
 
 
 def test_kill_9_with_aof_always_keeps_every_bucket(make_server):
@@ -24,7 +19,7 @@ def test_kill_9_with_aof_always_keeps_every_bucket(make_server):
     server.kill()
     restarted = Server(server.binary, port=server.port, workdir=server.dir, extra_args=server.extra_args).start()
     try:
-        assert read_state(restarted.client(), state) == state
+        assert bucket_states(restarted.client(), state) == state
         # And they go on from there: bucket 0 held 99 tokens.
         first = next(iter(state))
         assert restarted.client().execute_command("SHIELD.absorb", first, 100, 3600, 1) == 98
@@ -40,7 +35,7 @@ def test_aof_replays_without_the_module(make_server):
     plain = Server(server.binary, port=server.port, workdir=server.dir, extra_args=server.extra_args, module=None)
     plain.start()
     try:
-        assert read_state(plain.client(), state) == state
+        assert bucket_states(plain.client(), state) == state
     finally:
         plain.kill()
 
@@ -50,4 +45,4 @@ def test_debug_reload_keeps_buckets(make_server):
     r = server.client()
     state = fill_buckets(r, count=20)
     assert r.execute_command("DEBUG", "RELOAD")
-    assert read_state(r, state) == state
+    assert bucket_states(r, state) == state

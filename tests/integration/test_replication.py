@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 import redis
-from shield_servers import wait_until
+from shield_servers import wait_for_replica_link
 
 
 def aof_text(server):
@@ -19,8 +19,7 @@ def aof_text(server):
 def primary_and_replica(make_server):
     primary = make_server()
     replica = make_server(extra_args=["--replicaof", "127.0.0.1", str(primary.port)])
-    wait_until(lambda: replica.client().info("replication")["master_link_status"] == "up",
-               what="replica link up")
+    wait_for_replica_link(replica)
     return primary, replica
 
 

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 from redis.sentinel import Sentinel
-from shield_servers import HOST, ServerExited, free_port, wait_until
+from shield_servers import HOST, ServerExited, free_port, wait_for_replica_link, wait_until
 
 MASTER = "shield"
 
@@ -16,7 +16,7 @@ MASTER = "shield"
 def sentinel_setup(make_server, server_binary, tmp_path):
     primary = make_server()
     replica = make_server(extra_args=["--replicaof", HOST, str(primary.port)])
-    wait_until(lambda: replica.client().info("replication")["master_link_status"] == "up", what="replica link")
+    wait_for_replica_link(replica)
     port = free_port()
     conf = tmp_path / "sentinel.conf"
     conf.write_text(
@@ -53,7 +53,11 @@ def test_sentinel_failover_keeps_buckets(sentinel_setup):
     wait_until(lambda: sentinel.sentinel_failover(MASTER), timeout=30, interval=0.2, what="failover to start")
     wait_until(lambda: sentinel.discover_master(MASTER)[1] == replica.port, timeout=30,
                what="sentinel to promote the replica")
-    wait_until(lambda: replica.client().info("replication")["role"] == "master", what="replica to be primary")
+    def replica_is_primary():
+        with replica.client() as c:
+            return c.info("replication")["role"] == "master"
+
+    wait_until(replica_is_primary, what="replica to be primary")
 
     master = sentinel.master_for(MASTER, decode_responses=True)
     for key in keys:

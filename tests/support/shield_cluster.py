@@ -10,6 +10,7 @@ failed test (the fixtures call it from their finalizers).
 import shutil
 import subprocess
 import time
+import uuid
 
 from redis.cluster import ClusterNode, RedisCluster
 
@@ -160,6 +161,15 @@ class Cluster:
     def keyslot(self, key):
         with self.live_node().client() as c:
             return c.cluster("KEYSLOT", key)
+
+    def keys_on(self, primary, prefix, count):
+        """`count` fresh keys whose slots `primary` serves (slots asked with CLUSTER KEYSLOT)."""
+        keys = []
+        while len(keys) < count:
+            key = f"{prefix}:{uuid.uuid4().hex[:8]}"
+            if self.owner(self.keyslot(key)) is primary:
+                keys.append(key)
+        return keys
 
     # ---- clients ---------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
 import redis
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,13 +71,16 @@ def _port_free(port):
     return True
 
 
-_next_port = [20000 + (os.getpid() * 37) % 20000]
+# Ports 11000-21999 (cluster bus ports 21000-31999) stay below the kernel's ephemeral range
+# (32768 and up), so no outgoing connection can take one between our check and the server's bind.
+FIRST_PORT, PORT_COUNT = 11000, 11000
+_next_port = [FIRST_PORT + (os.getpid() * 37) % PORT_COUNT]
 
 
 def free_port(with_bus=False):
     """A loopback port that is free now (and whose cluster bus port, +10000, is too)."""
     for _ in range(5000):
-        _next_port[0] = 20000 + (_next_port[0] - 20000 + 1) % 25000
+        _next_port[0] = FIRST_PORT + (_next_port[0] - FIRST_PORT + 1) % PORT_COUNT
         port = _next_port[0]
         if _port_free(port) and (not with_bus or _port_free(port + 10000)):
             return port
@@ -164,6 +168,31 @@ class Server:
     def cleanup(self):
         self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def require(condition, reason):
+    """Skips a test whose tool is missing on a developer's machine; in CI (CI=true), where
+    scripts/install-deps.sh installed everything, a missing tool fails the test instead."""
+    if condition:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"missing in CI: {reason}")
+    pytest.skip(reason)
+
+
+def bucket_states(client, keys):
+    """Each bucket's (value, absolute expiry in ms): what must survive a move, a restart or a failover."""
+    return {key: (client.get(key), client.pexpiretime(key)) for key in keys}
+
+
+def wait_for_replica_link(replica):
+    """Waits until a replica's link to its primary is up."""
+
+    def link_up():
+        with replica.client() as c:
+            return c.info("replication")["master_link_status"] == "up"
+
+    wait_until(link_up, what=f"replica on port {replica.port} to link to its primary")
 
 
 def original_reading(value, pttl_ms, capacity, period_s):
