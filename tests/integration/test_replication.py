@@ -2,11 +2,32 @@
 
 import glob
 import os
+import select
+import subprocess
 import uuid
 
 import pytest
 import redis
-from shield_servers import wait_for_replica_link
+from shield_servers import cli_binary, wait_for_replica_link
+
+
+class LineReader:
+    """Reads a process's output line by line, waiting at most `timeout` seconds for each line."""
+
+    def __init__(self, process):
+        self.fd = process.stdout.fileno()
+        self.buffer = b""
+
+    def lines(self, timeout):
+        while True:
+            while b"\n" not in self.buffer:
+                ready, _, _ = select.select([self.fd], [], [], timeout)
+                chunk = os.read(self.fd, 65536) if ready else b""
+                if not chunk:
+                    return
+                self.buffer += chunk
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            yield line.decode()
 
 
 def aof_text(server):
@@ -61,3 +82,35 @@ def test_aof_records_the_effect_and_denials_record_nothing(make_server):
     size = len(text)
     assert r.execute_command("SHIELD.absorb", "aof:key", 2, 60, 1) == -1
     assert len(aof_text(server)) == size
+
+
+def test_replication_stream_carries_set_pxat_and_nothing_for_denials(make_server):
+    """What a replica receives, read with `redis-cli --replica` (the habit of Redis's propagate tests)."""
+    primary = make_server()
+    watcher = subprocess.Popen([cli_binary(), "-h", "127.0.0.1", "-p", str(primary.port), "--replica"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        reader = LineReader(watcher)
+        synced = any("Logging commands from master" in line for line in reader.lines(timeout=15))
+        assert synced, "redis-cli --replica did not finish its sync"
+        r = primary.client()
+        assert r.execute_command("SHIELD.absorb", "stream:a", 2, 60, 2) == 0
+        assert r.execute_command("SHIELD.absorb", "stream:a", 2, 60, 1) == -1  # denied
+        assert r.eval("return redis.call('SHIELD.absorb', KEYS[1], 5, 60)", 1, "stream:b") == 4
+        with pytest.raises(redis.ResponseError):
+            r.execute_command("SHIELD.absorb", "stream:c", 0, 60)  # error
+        r.set("stream:marker", 1)
+        received = []
+        for line in reader.lines(timeout=15):
+            if "stream:marker" in line:
+                break
+            if line.startswith('"'):
+                received.append(line.strip())
+        expected = [
+            f'"SET","stream:a","0","PXAT","{r.pexpiretime("stream:a")}"',
+            f'"SET","stream:b","4","PXAT","{r.pexpiretime("stream:b")}"',
+        ]
+        assert [line for line in received if not line.upper().startswith(('"PING"', '"SELECT"'))] == expected
+    finally:
+        watcher.kill()
+        watcher.wait(timeout=10)
