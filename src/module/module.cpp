@@ -168,6 +168,9 @@ extern "C" __attribute__((visibility("default"))) int RedisModule_OnLoad(
                          reinterpret_cast<void**>(&cached_microseconds)) != REDISMODULE_OK) {
     cached_microseconds = nullptr;
   }
+  RedisModule_Log(ctx, "notice", "Shield reads time from %s",
+                  cached_microseconds != nullptr ? "the command's cached time (CachedMicroseconds)"
+                                                 : "the wall clock (Milliseconds)");
   // Keys are signalled as modified only when a call writes them, not when it is denied.
   RedisModule_SetModuleOptions(ctx, REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED);
 
