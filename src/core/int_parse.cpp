@@ -1,28 +1,18 @@
 #include "core/int_parse.hpp"
 
-#include <algorithm>
 #include <charconv>
 #include <limits>
 
 namespace shield {
 namespace {
 
-// Up to 18 decimal digits always fit in uint64 (and in int64): no overflow check needed.
-constexpr std::size_t kSafeDigits = 18;
-
 // Accumulates the digits of `text` as a magnitude; fails on a non-digit or when the magnitude
 // exceeds `limit`.
 std::optional<uint64_t> ParseMagnitude(std::string_view text, uint64_t limit) noexcept {
   if (text.empty()) return std::nullopt;
   uint64_t magnitude = 0;
-  std::size_t i = 0;
-  for (const std::size_t fast_end = std::min(text.size(), kSafeDigits); i < fast_end; ++i) {
-    const auto digit = static_cast<unsigned>(text[i] - '0');
-    if (digit > 9) return std::nullopt;
-    magnitude = magnitude * 10 + digit;
-  }
-  for (; i < text.size(); ++i) {
-    const auto digit = static_cast<unsigned>(text[i] - '0');
+  for (const char c : text) {
+    const auto digit = static_cast<unsigned>(c - '0');
     if (digit > 9) return std::nullopt;
     if (__builtin_mul_overflow(magnitude, 10u, &magnitude) ||
         __builtin_add_overflow(magnitude, digit, &magnitude)) {
