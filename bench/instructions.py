@@ -23,27 +23,23 @@ from shield_servers import Server  # noqa: E402
 
 CALLS = 20_000
 
-# name -> (redis-benchmark words, handler symbol, prepare kind)
-WORKLOADS = {
-    "SET PX": (["SET", "k:__rand_int__", "v", "PX", "60000"], "setCommand", None),
-    "SET PX new": (["SET", "n:__rand_int__", "v", "PX", "60000"], "setCommand", "new"),
-    "absorb new": (["SHIELD.absorb", "n:__rand_int__", "1000000000000", "60", "1"], "RedisModuleCommandDispatcher", "new"),
-    "absorb allowed": (["SHIELD.absorb", "a:__rand_int__", "1000000000000", "60", "1"], "RedisModuleCommandDispatcher", "allowed"),
-    "absorb denied": (["SHIELD.absorb", "d:__rand_int__", "1", "3600", "1"], "RedisModuleCommandDispatcher", "denied"),
-    "Lua bucket": (["EVALSHA", "{bucket}", "1", "l:__rand_int__", "1000000000000", "60", "1"], "evalShaCommand", None),
-}
-
+# The workloads of the throughput benchmark (same commands, same prepared keys) that are counted.
+MEASURED = ["SET PX", "SET PX new", "absorb new", "absorb allowed", "absorb denied", "Lua bucket"]
 
 # Valkey renamed the module command dispatcher.
 DISPATCHERS = {"redis": "RedisModuleCommandDispatcher", "valkey": "ValkeyModuleCommandDispatcher"}
 
+# The function whose inclusive count is a call's cost, by the INFO commandstats name bench.py uses.
+HANDLERS = {"set": "setCommand", "evalsha": "evalShaCommand"}
 
-def measure(module, workloads=WORKLOADS, calls=CALLS, keyspace=1000, server_binary=None, kind="redis"):
-    from bench import prepare_keys  # the same preparation as the throughput benchmark
+
+def measure(module, names=MEASURED, calls=CALLS, keyspace=1000, server_binary=None, kind="redis"):
+    from bench import WORKLOADS, prepare_keys
 
     results = {}
-    for name, (words, symbol, prep) in workloads.items():
-        symbol = DISPATCHERS[kind] if symbol == DISPATCHERS["redis"] else symbol
+    for name in names:
+        words, stat, prep = WORKLOADS[name]
+        symbol = HANDLERS.get(stat, DISPATCHERS[kind])
         out_file = tempfile.mktemp(prefix="shield-callgrind-")
         server = Server(server_binary or shutil.which("redis-server"), module=module,
                         launcher=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
