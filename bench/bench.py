@@ -15,7 +15,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests" / "support"))
 
-from shield_servers import Server, free_port, wait_until  # noqa: E402
+from shield_servers import Server, wait_until  # noqa: E402
 
 KEYSPACE = 100_000
 BIG = 1_000_000_000_000  # a capacity no benchmark run can exhaust

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 import redis
+import shield_servers
 
 
 def test_multi_exec(r):
@@ -139,17 +140,12 @@ def test_module_list_names_shield(r):
     assert "SHIELD" in names
 
 
-def test_module_refuses_arguments(server_binary, tmp_path):
-    from shield_servers import MODULE, Server
-
-    server = Server(server_binary, module=None, extra_args=["--enable-module-command", "yes"]).start()
-    try:
-        with pytest.raises(redis.ResponseError):
-            server.client().execute_command("MODULE", "LOAD", MODULE, "unexpected")
-        assert server.client().execute_command("MODULE", "LOAD", MODULE) == "OK"
-        assert server.client().execute_command("SHIELD.absorb", "k", 2, 60) == 1
-    finally:
-        server.cleanup()
+def test_module_refuses_arguments(make_server):
+    r = make_server(module=None, extra_args=["--enable-module-command", "yes"]).client()
+    with pytest.raises(redis.ResponseError):
+        r.execute_command("MODULE", "LOAD", shield_servers.MODULE, "unexpected")
+    assert r.execute_command("MODULE", "LOAD", shield_servers.MODULE) == "OK"
+    assert r.execute_command("SHIELD.absorb", "k", 2, 60) == 1
 
 
 def test_writes_emit_set_and_expire_keyspace_events(make_server):
