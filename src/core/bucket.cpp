@@ -7,49 +7,111 @@
 namespace shield {
 namespace {
 
-// 128-bit intermediates: elapsed_ms * capacity can reach about 8.5e37, well inside 2^128.
+// 128-bit intermediates: elapsed_ms * capacity and tokens * period_ms can reach about 8.5e37,
+// well inside 2^128.
 using Wide = UInt128;
 
-// Milliseconds of refill already accrued: period minus the time the key has left, where a key
-// with no expiry (or past it) has accrued the whole period, and an expiry further away than one
-// period (a clock that went back, or a bucket written with a longer period) has accrued nothing.
-int64_t ElapsedMs(const BucketLimits& limits, int64_t expire_at_ms, int64_t now_ms) noexcept {
-  if (expire_at_ms == kNoExpiry) return limits.period_ms;
-  const Int128 ttl_ms = static_cast<Int128>(expire_at_ms) - now_ms;
-  const auto clamped = std::clamp<Int128>(ttl_ms, 0, limits.period_ms);
-  return limits.period_ms - static_cast<int64_t>(clamped);
+constexpr auto kInt64Max = std::numeric_limits<int64_t>::max();
+
+// ceil(a * b / c) for positive int64 operands, exact in 128 bits.
+Wide MulDivCeil(int64_t a, int64_t b, int64_t c) noexcept {
+  const Wide product = static_cast<Wide>(a) * static_cast<Wide>(b);
+  return (product + static_cast<Wide>(c) - 1) / static_cast<Wide>(c);
+}
+
+// Milliseconds, rounded up, before `tokens` more whole tokens have refilled, counted from `state`:
+// the refill under way counts, so this is exactly when the next read sees them.
+int64_t RefillMs(const BucketLimits& limits, const BucketState& state, int64_t tokens) noexcept {
+  const Wide needed = static_cast<Wide>(tokens) * static_cast<Wide>(limits.period_ms) -
+                      static_cast<Wide>(state.progress);
+  const Wide capacity = static_cast<Wide>(limits.capacity);
+  // tokens <= max_tokens, so this is at most window_ms, which fits; progress < period_ms, so it
+  // is positive. Only a huge stall can take the sum past int64.
+  const Wide ms = (needed + capacity - 1) / capacity;
+  const Int128 total = static_cast<Int128>(state.stalled_ms) + static_cast<Int128>(ms);
+  return static_cast<int64_t>(std::min<Int128>(total, kInt64Max));
+}
+
+// The refill under way rounded down to whole milliseconds, as a write stores it.
+int64_t Truncated(const BucketLimits& limits, int64_t progress) noexcept {
+  return progress / limits.capacity * limits.capacity;
 }
 
 }  // namespace
 
-bool ExpiryFits(int64_t now_ms, int64_t period_ms) noexcept {
-  return now_ms <= std::numeric_limits<int64_t>::max() - period_ms;
+BucketLimits PlainLimits(int64_t capacity, int64_t period_ms) noexcept {
+  return {capacity, period_ms, capacity, period_ms};
+}
+
+std::optional<BucketLimits> BurstLimits(int64_t capacity, int64_t period_ms,
+                                        int64_t max_tokens) noexcept {
+  const Wide window_ms = MulDivCeil(max_tokens, period_ms, capacity);
+  if (window_ms > static_cast<Wide>(kInt64Max)) return std::nullopt;
+  return BucketLimits{capacity, period_ms, max_tokens, static_cast<int64_t>(window_ms)};
+}
+
+bool ExpiryFits(int64_t now_ms, int64_t window_ms) noexcept {
+  return now_ms <= kInt64Max - window_ms;
+}
+
+BucketState StateAt(const BucketLimits& limits, const StoredBucket& stored,
+                    int64_t now_ms) noexcept {
+  const int64_t max_tokens = limits.max_tokens;
+  const int64_t start = std::clamp<int64_t>(stored.tokens, 0, max_tokens);
+  // Milliseconds of refill accrued: the window minus the time the key has left. A key with no
+  // expiry (or past it) has accrued the whole window; one whose expiry is further away than a
+  // window has accrued nothing, and refill waits until it is within one.
+  int64_t elapsed_ms = limits.window_ms;
+  int64_t stalled_ms = 0;
+  if (stored.expire_at_ms != kNoExpiry) {
+    const Int128 ttl_ms = static_cast<Int128>(stored.expire_at_ms) - now_ms;
+    const auto clamped = std::clamp<Int128>(ttl_ms, 0, limits.window_ms);
+    elapsed_ms = limits.window_ms - static_cast<int64_t>(clamped);
+    if (ttl_ms > limits.window_ms) {
+      stalled_ms = static_cast<int64_t>(std::min<Int128>(ttl_ms - limits.window_ms, kInt64Max));
+    }
+  }
+
+  // Whole tokens refilled, and the refill left over in units of 1/period_ms of a token.
+  const Wide accrued = static_cast<Wide>(elapsed_ms) * static_cast<Wide>(limits.capacity);
+  const Wide refilled = accrued / static_cast<Wide>(limits.period_ms);
+  if (refilled >= static_cast<Wide>(max_tokens - start)) return {max_tokens, 0, 0};
+  const Wide leftover = accrued % static_cast<Wide>(limits.period_ms);
+  return {start + static_cast<int64_t>(refilled), static_cast<int64_t>(leftover), stalled_ms};
+}
+
+StoredBucket StoreAt(const BucketLimits& limits, const BucketState& state,
+                     int64_t now_ms) noexcept {
+  const int64_t ttl_ms = limits.window_ms - CarriedMs(limits, state);
+  return {state.available, ExpiryFits(now_ms, ttl_ms) ? now_ms + ttl_ms : kInt64Max};
+}
+
+BucketState Take(const BucketLimits& limits, const BucketState& state, int64_t tokens) noexcept {
+  return {state.available - tokens, Truncated(limits, state.progress), 0};
+}
+
+BucketState Give(const BucketLimits& limits, const BucketState& state, int64_t tokens) noexcept {
+  if (tokens >= limits.max_tokens - state.available) return {limits.max_tokens, 0, 0};
+  return {state.available + tokens, Truncated(limits, state.progress), 0};
+}
+
+int64_t RetryAfterMs(const BucketLimits& limits, const BucketState& state,
+                     int64_t tokens) noexcept {
+  if (tokens > limits.max_tokens) return kNever;
+  if (CanTake(state, tokens)) return 0;
+  return RefillMs(limits, state, tokens - state.available);
+}
+
+int64_t ResetAfterMs(const BucketLimits& limits, const BucketState& state) noexcept {
+  if (state.available >= limits.max_tokens) return 0;
+  return RefillMs(limits, state, limits.max_tokens - state.available);
 }
 
 AbsorbDecision Absorb(const BucketLimits& limits, const StoredBucket& stored, int64_t tokens,
                       int64_t now_ms) noexcept {
-  const int64_t capacity = limits.capacity;
-  const int64_t start = std::clamp<int64_t>(stored.tokens, 0, capacity);
-  const int64_t elapsed_ms = ElapsedMs(limits, stored.expire_at_ms, now_ms);
-
-  // Whole tokens refilled, and the refill left over in units of 1/period_ms of a token.
-  const Wide accrued = static_cast<Wide>(elapsed_ms) * static_cast<Wide>(capacity);
-  const Wide refilled = accrued / static_cast<Wide>(limits.period_ms);
-  const Wide leftover = accrued % static_cast<Wide>(limits.period_ms);
-
-  int64_t available = capacity;
-  int64_t carried_ms = 0;  // a full bucket carries nothing: refill beyond capacity is lost
-  if (refilled < static_cast<Wide>(capacity - start)) {
-    available = start + static_cast<int64_t>(refilled);
-    carried_ms = static_cast<int64_t>(leftover / static_cast<Wide>(capacity));
-  }
-
-  if (available < tokens) return {false, 0, 0};
-  // Saturates rather than overflows should a caller skip the ExpiryFits check.
-  const int64_t ttl_ms = limits.period_ms - carried_ms;
-  const int64_t expire_at_ms =
-      ExpiryFits(now_ms, ttl_ms) ? now_ms + ttl_ms : std::numeric_limits<int64_t>::max();
-  return {true, available - tokens, expire_at_ms};
+  const BucketState before = StateAt(limits, stored, now_ms);
+  if (!CanTake(before, tokens)) return {false, before, before};
+  return {true, before, Take(limits, before, tokens)};
 }
 
 }  // namespace shield

@@ -1,14 +1,20 @@
-// The token bucket behind SHIELD.absorb, as pure arithmetic: no Redis, no clock. The caller
+// The token bucket behind every Shield command, as pure arithmetic: no Redis, no clock. The caller
 // passes the current time in and stores what comes out.
 //
 // Storage format (shared with the original Rust module, so buckets survive a swap of the .so):
 // one string key per bucket holding the decimal token count, with a millisecond expiry. The time
-// left to live encodes refill progress: `period_ms - ttl_ms` milliseconds have been refilled since
-// the stored count was written. A missing key, or a key with no expiry, is a full bucket.
+// left to live encodes refill progress: `window_ms - ttl_ms` milliseconds have been refilled since
+// the stored count was written, where the window is the time an empty bucket takes to fill (the
+// period, unless BURST says the bucket holds another number of tokens). A missing key, or a key
+// with no expiry, is a full bucket.
+//
+// Every command works the same way: read the bucket's state at time t (StateAt), apply operations
+// to it (Take, Give, or only look), and store the result (StoreAt).
 #pragma once
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 
 namespace shield {
 
@@ -19,33 +25,90 @@ inline constexpr int64_t kNoExpiry = -1;
 // rejects anything above it, and so do we.
 inline constexpr int64_t kMaxPeriodSeconds = std::numeric_limits<int64_t>::max() / 1000;
 
-// A validated SHIELD.absorb request: all fields are positive and `period_ms` did not overflow.
+// A validated bucket: every field positive; window_ms fits in int64.
 struct BucketLimits {
-  int64_t capacity;   // tokens in a full bucket
-  int64_t period_ms;  // time for an empty bucket to refill completely
+  int64_t capacity;    // tokens refilled per period
+  int64_t period_ms;   // the period
+  int64_t max_tokens;  // tokens a full bucket holds: capacity, or BURST's n
+  int64_t window_ms;   // time to refill max_tokens from empty: ceil(max_tokens * period / capacity)
 };
 
+// The limits of a bucket without BURST: it holds `capacity` and fills in one period.
+BucketLimits PlainLimits(int64_t capacity, int64_t period_ms) noexcept;
+
+// The limits of a bucket that refills `capacity` per `period_ms` and holds `max_tokens`; nullopt
+// when the time to fill it does not fit in int64 milliseconds.
+std::optional<BucketLimits> BurstLimits(int64_t capacity, int64_t period_ms,
+                                        int64_t max_tokens) noexcept;
+
 // What the key holds now. `tokens` may be anything an int64 can hold: values below zero read as
-// zero and values above capacity read as capacity.
+// zero and values above max_tokens read as max_tokens.
 struct StoredBucket {
   int64_t tokens;        // 0 for a missing key
   int64_t expire_at_ms;  // absolute unix-time expiry, or kNoExpiry
 };
 
-// The outcome of taking tokens. When `allowed` is false nothing must be written.
-struct AbsorbDecision {
-  bool allowed;
-  int64_t remaining;     // tokens left after the take; meaningful only when allowed
-  int64_t expire_at_ms;  // absolute expiry to store with `remaining`; only when allowed
+// A bucket at one instant: whole tokens, and the refill under way that has not yet made a whole
+// token, in units of 1/period_ms of a token (below period_ms; always 0 for a full bucket: refill
+// beyond the maximum is lost). `stalled_ms` is the time before refill starts again when the
+// key's TTL is longer than the window (a key written with other limits, or a clock that went
+// back); a write clears it.
+struct BucketState {
+  int64_t available;
+  int64_t progress;
+  int64_t stalled_ms = 0;
 };
 
-// True when `now_ms + period_ms` (the furthest expiry Absorb can produce) fits in int64.
-bool ExpiryFits(int64_t now_ms, int64_t period_ms) noexcept;
+// The refill under way as the TTL can carry it: whole milliseconds, rounded down, so that a
+// bucket never grants more than its rate.
+inline int64_t CarriedMs(const BucketLimits& limits, const BucketState& state) noexcept {
+  return state.progress / limits.capacity;
+}
 
-// Refills the stored bucket up to `now_ms` and takes `tokens` from it if it holds enough.
-// The refill that has not yet become a whole token is carried in the new expiry (rounded down to
-// the millisecond, so a bucket never grants more than its rate), instead of being thrown away.
-// Preconditions: limits and tokens positive, ExpiryFits(now_ms, limits.period_ms).
+// True when `now_ms + window_ms` (the furthest expiry StoreAt can produce) fits in int64.
+bool ExpiryFits(int64_t now_ms, int64_t window_ms) noexcept;
+
+// The bucket at `now_ms`: the stored count plus the whole tokens refilled since it was written,
+// capped at max_tokens. The carried refill is rounded down to the millisecond, so a bucket never
+// grants more than its rate.
+BucketState StateAt(const BucketLimits& limits, const StoredBucket& stored,
+                    int64_t now_ms) noexcept;
+
+// What to store for `state` at `now_ms`: the count, and the expiry at which the bucket is full.
+// Saturates rather than overflows should a caller skip the ExpiryFits check.
+StoredBucket StoreAt(const BucketLimits& limits, const BucketState& state, int64_t now_ms) noexcept;
+
+// True when the bucket holds at least `tokens`.
+inline bool CanTake(const BucketState& state, int64_t tokens) noexcept {
+  return state.available >= tokens;
+}
+
+// Takes `tokens`; precondition CanTake. The result is the bucket as stored: the refill under way
+// is kept, rounded down to what the TTL carries.
+BucketState Take(const BucketLimits& limits, const BucketState& state, int64_t tokens) noexcept;
+
+// Gives `tokens` back, never above max_tokens; the refill under way stays (rounded as by Take)
+// unless the bucket is full.
+BucketState Give(const BucketLimits& limits, const BucketState& state, int64_t tokens) noexcept;
+
+// Reply value for a call that cannot succeed however long it waits.
+inline constexpr int64_t kNever = -1;
+
+// Milliseconds, rounded up, after which `tokens` can be taken from `state` if nothing else takes
+// from it: 0 when they can be taken now, kNever when tokens > max_tokens.
+int64_t RetryAfterMs(const BucketLimits& limits, const BucketState& state, int64_t tokens) noexcept;
+
+// Milliseconds, rounded up, until the bucket is full again (0 when it is full).
+int64_t ResetAfterMs(const BucketLimits& limits, const BucketState& state) noexcept;
+
+// The outcome of SHIELD.absorb on one bucket: the state before the take and, when allowed, after.
+struct AbsorbDecision {
+  bool allowed;
+  BucketState before;  // the bucket at the time of the call
+  BucketState after;   // the bucket after the take (equal to `before` when denied)
+};
+
+// StateAt, then Take when the bucket holds enough.
 AbsorbDecision Absorb(const BucketLimits& limits, const StoredBucket& stored, int64_t tokens,
                       int64_t now_ms) noexcept;
 

@@ -11,11 +11,64 @@ std::optional<int64_t> ParsePositive(std::string_view text) noexcept {
   return value;
 }
 
+bool EqualsIgnoringCase(std::string_view text, std::string_view upper) noexcept {
+  if (text.size() != upper.size()) return false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    const char folded = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+    if (folded != upper[i]) return false;
+  }
+  return true;
+}
+
+bool IsBurst(std::string_view word) noexcept {
+  return EqualsIgnoringCase(word, "BURST");
+}
+
+// The raw text of one bucket's arguments, before any value is checked.
+struct BucketText {
+  std::string_view capacity;
+  std::string_view period;
+  std::optional<std::string_view> tokens;
+  std::optional<std::string_view> burst;
+};
+
+// Checks the values in the original's order and builds the limits.
+BucketArgs ParseValues(const BucketText& text) noexcept {
+  BucketArgs args;
+  const auto capacity = ParsePositive(text.capacity);
+  if (!capacity) return {Error::kCapacity};
+  const auto period = ParsePositive(text.period);
+  if (!period) return {Error::kPeriod};
+  if (text.tokens) {
+    const auto tokens = ParsePositive(*text.tokens);
+    if (!tokens) return {Error::kTokens};
+    args.tokens = *tokens;
+  }
+  std::optional<int64_t> burst;
+  if (text.burst) {
+    burst = ParsePositive(*text.burst);
+    if (!burst) return {Error::kBurst};
+  }
+  if (*period > kMaxPeriodSeconds) return {Error::kPeriodTooLarge};
+  const int64_t period_ms = *period * 1000;
+  if (!burst) {
+    args.limits = PlainLimits(*capacity, period_ms);
+    return args;
+  }
+  const auto limits = BurstLimits(*capacity, period_ms, *burst);
+  if (!limits) return {Error::kBurstTooLarge};
+  args.limits = *limits;
+  args.has_burst = true;
+  return args;
+}
+
 }  // namespace
 
 std::string_view ErrorReply(Error error) noexcept {
   switch (error) {
     case Error::kNone:
+    case Error::kArity:
       return "";
     case Error::kCapacity:
       return "ERR capacity must be positive";
@@ -23,8 +76,22 @@ std::string_view ErrorReply(Error error) noexcept {
       return "ERR period must be positive";
     case Error::kTokens:
       return "ERR tokens must be positive";
+    case Error::kBurst:
+      return "ERR burst must be positive";
     case Error::kPeriodTooLarge:
       return "ERR period value too large";
+    case Error::kBurstTooLarge:
+      return "ERR burst value too large";
+    case Error::kSyntax:
+      return "ERR syntax error";
+    case Error::kDuplicateKey:
+      return "ERR key appears more than once in SHIELD.absorb_multi";
+    case Error::kTimeout:
+      return "ERR timeout must be between 1 and 60000";
+    case Error::kNeedsCluster:
+      return "ERR SHIELD.stats CLUSTER needs cluster mode";
+    case Error::kCannotBlock:
+      return "ERR SHIELD.stats CLUSTER cannot run inside MULTI or a script";
     case Error::kInvalidStored:
       return "ERR invalid token count in Redis";
     case Error::kWrongType:
@@ -33,25 +100,80 @@ std::string_view ErrorReply(Error error) noexcept {
   return "ERR internal error";
 }
 
-AbsorbArgs ParseAbsorbArgs(std::string_view capacity, std::string_view period,
-                           std::optional<std::string_view> tokens) noexcept {
-  AbsorbArgs args;
-  const auto parsed_capacity = ParsePositive(capacity);
-  if (!parsed_capacity) return {Error::kCapacity};
-  const auto parsed_period = ParsePositive(period);
-  if (!parsed_period) return {Error::kPeriod};
-  if (tokens) {
-    const auto parsed_tokens = ParsePositive(*tokens);
-    if (!parsed_tokens) return {Error::kTokens};
-    args.tokens = *parsed_tokens;
+bool IsVerbose(std::string_view word) noexcept {
+  return EqualsIgnoringCase(word, "VERBOSE");
+}
+
+BucketArgs ParseBucketArgs(std::span<const std::string_view> args,
+                           const BucketSyntax& syntax) noexcept {
+  if (args.size() < 2) return {Error::kArity};
+  BucketText text{args[0], args[1], std::nullopt, std::nullopt};
+  std::size_t i = 2;
+  const auto is_option = [&](std::string_view word) {
+    return IsBurst(word) || (syntax.verbose && IsVerbose(word));
+  };
+  if (i < args.size() && (syntax.tokens_required || !is_option(args[i]))) text.tokens = args[i++];
+  if (syntax.tokens_required && !text.tokens) return {Error::kArity};
+
+  bool verbose = false;
+  for (; i < args.size(); ++i) {
+    if (syntax.verbose && IsVerbose(args[i])) {
+      if (verbose) return {Error::kSyntax};
+      verbose = true;
+    } else if (IsBurst(args[i]) && i + 1 < args.size()) {
+      if (text.burst) return {Error::kSyntax};
+      text.burst = args[++i];
+    } else {
+      return {Error::kArity};
+    }
   }
-  if (*parsed_period > kMaxPeriodSeconds) return {Error::kPeriodTooLarge};
-  args.limits = {*parsed_capacity, *parsed_period * 1000};
-  return args;
+  BucketArgs parsed = ParseValues(text);
+  parsed.verbose = verbose;
+  return parsed;
+}
+
+BucketArgs ParseMultiBucket(std::string_view capacity, std::string_view period,
+                            std::string_view tokens) noexcept {
+  BucketText text{capacity, period, tokens, std::nullopt};
+  if (const auto colon = capacity.find(':'); colon != std::string_view::npos) {
+    text.capacity = capacity.substr(0, colon);
+    text.burst = capacity.substr(colon + 1);
+  }
+  return ParseValues(text);
+}
+
+Error CheckExpiry(const BucketArgs& args, int64_t now_ms) noexcept {
+  if (ExpiryFits(now_ms, args.limits.window_ms)) return Error::kNone;
+  return args.has_burst ? Error::kBurstTooLarge : Error::kPeriodTooLarge;
 }
 
 std::optional<int64_t> ParseStoredTokens(std::string_view value) noexcept {
   return ParseStoredInt64(value);
+}
+
+VerboseValues Verbose(const BucketLimits& limits, const AbsorbDecision& decision, int64_t tokens,
+                      bool allowed) noexcept {
+  const BucketState& now = allowed ? decision.after : decision.before;
+  return {allowed ? 1 : 0,
+          now.available,
+          limits.capacity,
+          limits.period_ms / 1000,
+          allowed ? 0 : RetryAfterMs(limits, decision.before, tokens),
+          ResetAfterMs(limits, now)};
+}
+
+StatsArgs ParseStatsArgs(std::span<const std::string_view> args) noexcept {
+  if (args.empty()) return {};
+  if (EqualsIgnoringCase(args[0], "RESET")) {
+    if (args.size() != 1) return {Error::kSyntax};
+    return {Error::kNone, StatsMode::kReset};
+  }
+  if (!EqualsIgnoringCase(args[0], "CLUSTER")) return {Error::kSyntax};
+  if (args.size() == 1) return {Error::kNone, StatsMode::kCluster, kDefaultStatsTimeoutMs};
+  if (args.size() != 3 || !EqualsIgnoringCase(args[1], "TIMEOUT")) return {Error::kSyntax};
+  const auto timeout = ParsePositive(args[2]);
+  if (!timeout || *timeout > kMaxStatsTimeoutMs) return {Error::kTimeout};
+  return {Error::kNone, StatsMode::kCluster, *timeout};
 }
 
 }  // namespace shield

@@ -1,8 +1,10 @@
-// SHIELD.absorb's argument rules and replies, as data the glue layer sends back verbatim.
+// Shield's argument rules and replies, as data the glue layer sends back verbatim. No Redis here.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include "core/bucket.hpp"
@@ -12,15 +14,24 @@ namespace shield {
 // Every way a call can fail. kNone means the call may go on.
 enum class Error {
   kNone,
+  kArity,           // Redis's own wrong-arity error (the glue builds it from the command name)
   kCapacity,        // capacity is not a strict positive int64
   kPeriod,          // period is not a strict positive int64
   kTokens,          // tokens is not a strict positive int64
+  kBurst,           // BURST's n is not a strict positive int64
   kPeriodTooLarge,  // period in ms, or the expiry it leads to, does not fit in int64
+  kBurstTooLarge,   // the time to fill a BURST bucket, or the expiry it leads to, does not fit
+  kSyntax,          // an option given twice, an unknown subcommand
+  kDuplicateKey,    // absorb_multi names one key twice
+  kTimeout,         // SHIELD.stats CLUSTER TIMEOUT out of range
+  kNeedsCluster,    // SHIELD.stats CLUSTER outside cluster mode
+  kCannotBlock,     // SHIELD.stats CLUSTER inside MULTI or a script
   kInvalidStored,   // the key holds a string that is not a token count
   kWrongType,       // the key holds another type
 };
 
 // The exact error reply for `error` (the original module's wording, or Redis's for WRONGTYPE).
+// Empty for kNone and kArity, whose text the server builds.
 std::string_view ErrorReply(Error error) noexcept;
 
 // Reply for a denied call: nothing was taken.
@@ -29,23 +40,68 @@ inline constexpr int64_t kDeniedReply = -1;
 // Default cost of one call when the tokens argument is absent.
 inline constexpr int64_t kDefaultTokens = 1;
 
-struct AbsorbArgs {
+// What a bucket command accepts after <key> <capacity> <period>.
+struct BucketSyntax {
+  bool tokens_required;  // refund: tokens is not optional
+  bool verbose;          // accepts VERBOSE
+};
+
+// One bucket of a call: its limits, the tokens the call costs, and whether it asked for VERBOSE.
+struct BucketArgs {
   Error error = Error::kNone;
   BucketLimits limits{};
   int64_t tokens = kDefaultTokens;
+  bool has_burst = false;
+  bool verbose = false;
 };
 
-// Parses `<capacity> <period> [tokens]` in the original's order: capacity, period and tokens are
-// each checked in turn, then the period's size in milliseconds. `tokens` is nullopt when absent.
-AbsorbArgs ParseAbsorbArgs(std::string_view capacity, std::string_view period,
-                           std::optional<std::string_view> tokens) noexcept;
+// Parses `<capacity> <period> [<tokens>] [BURST <n>] [VERBOSE]` (the arguments after the key).
+// Structure first: an argument where an option should be that is not one is kArity, an option
+// given twice is kSyntax. Then values in the original's order: capacity, period, tokens, then
+// burst, then the period's size in milliseconds and the time to fill a BURST bucket.
+BucketArgs ParseBucketArgs(std::span<const std::string_view> args,
+                           const BucketSyntax& syntax) noexcept;
+
+// Parses one absorb_multi bucket: `<capacity>[:<burst>] <period> <tokens>`.
+BucketArgs ParseMultiBucket(std::string_view capacity, std::string_view period,
+                            std::string_view tokens) noexcept;
+
+// kNone when `now_ms` plus the bucket's window fits in an absolute expiry; otherwise the error
+// that names what made the window too long.
+Error CheckExpiry(const BucketArgs& args, int64_t now_ms) noexcept;
+
+// True when `word` is VERBOSE, in any case.
+bool IsVerbose(std::string_view word) noexcept;
 
 // Reads a stored token count; nullopt means Error::kInvalidStored.
 std::optional<int64_t> ParseStoredTokens(std::string_view value) noexcept;
 
-// The integer reply for a decision.
+// The integer reply of SHIELD.absorb for a decision.
 inline int64_t ReplyFor(const AbsorbDecision& decision) noexcept {
-  return decision.allowed ? decision.remaining : kDeniedReply;
+  return decision.allowed ? decision.after.available : kDeniedReply;
 }
+
+// The VERBOSE reply: field names in reply order, and their values for one decision.
+inline constexpr std::array<std::string_view, 6> kVerboseFields = {
+    "allowed", "remaining", "capacity", "period", "retry_after_ms", "reset_after_ms"};
+using VerboseValues = std::array<int64_t, kVerboseFields.size()>;
+
+// Values for a call on one bucket that took (or, for inspect, would take) `tokens`, where
+// `allowed` is the outcome of the whole call (absorb_multi may deny a bucket that held enough).
+VerboseValues Verbose(const BucketLimits& limits, const AbsorbDecision& decision, int64_t tokens,
+                      bool allowed) noexcept;
+
+// SHIELD.stats [RESET | CLUSTER [TIMEOUT <ms>]]
+enum class StatsMode { kNode, kReset, kCluster };
+struct StatsArgs {
+  Error error = Error::kNone;
+  StatsMode mode = StatsMode::kNode;
+  int64_t timeout_ms = 0;
+};
+// How long SHIELD.stats CLUSTER waits by default, and the bounds of TIMEOUT: long enough for a
+// node across a busy network, short enough that a dashboard never hangs.
+inline constexpr int64_t kDefaultStatsTimeoutMs = 1000;
+inline constexpr int64_t kMaxStatsTimeoutMs = 60'000;
+StatsArgs ParseStatsArgs(std::span<const std::string_view> args) noexcept;
 
 }  // namespace shield

@@ -11,59 +11,10 @@
 #include <vector>
 
 #include "core/wide.hpp"
+#include "fake_bucket.hpp"
 
 namespace shield {
 namespace {
-
-constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
-constexpr int64_t kStartMs = 1'700'000'000'000;  // an ordinary unix time in ms
-
-// Time as a test parameter: starts at an ordinary unix time and only moves when told to.
-class FakeClock {
- public:
-  int64_t now_ms() const { return now_ms_; }
-  void Advance(int64_t ms) { now_ms_ += ms; }
-
- private:
-  int64_t now_ms_ = kStartMs;
-};
-
-// One bucket stored the way Redis stores it: a key that disappears at its expiry.
-class FakeKey {
- public:
-  FakeKey(int64_t capacity, int64_t period_ms) : limits_{capacity, period_ms} {}
-
-  // Replies like SHIELD.absorb: tokens left, or -1.
-  int64_t Absorb(int64_t tokens) {
-    Expire();
-    const auto decision = shield::Absorb(limits_, stored_.value_or(StoredBucket{0, kNoExpiry}),
-                                         tokens, clock.now_ms());
-    if (!decision.allowed) return -1;
-    stored_ = StoredBucket{decision.remaining, decision.expire_at_ms};
-    return decision.remaining;
-  }
-
-  // As if a client had written the key directly (SET key value [PXAT expire_at]).
-  void Set(int64_t tokens, int64_t expire_at_ms = kNoExpiry) {
-    stored_ = StoredBucket{tokens, expire_at_ms};
-  }
-
-  std::optional<StoredBucket> stored() {
-    Expire();
-    return stored_;
-  }
-
-  FakeClock clock;
-
- private:
-  void Expire() {
-    if (stored_ && stored_->expire_at_ms != kNoExpiry && stored_->expire_at_ms <= clock.now_ms())
-      stored_.reset();
-  }
-
-  BucketLimits limits_;
-  std::optional<StoredBucket> stored_;
-};
 
 // --- The original module's timing cases, step by step ---------------------------------------
 
@@ -169,8 +120,9 @@ TEST(Absorb, PartialRefillIsCarriedInTheTtl) {
 }
 
 TEST(Absorb, DeniedCallDecidesNothingToWrite) {
-  const auto decision = Absorb({5, 1'000}, {0, kStartMs + 1'000}, 1, kStartMs);
+  const auto decision = Absorb(PlainLimits(5, 1'000), {0, kStartMs + 1'000}, 1, kStartMs);
   EXPECT_FALSE(decision.allowed);
+  EXPECT_EQ(decision.after.available, decision.before.available);
 }
 
 // --- Starvation and rate properties ------------------------------------------------------------
@@ -206,8 +158,11 @@ void PrintTo(const RateCase& c, std::ostream* os) {
 }
 
 std::string RateCaseName(const testing::TestParamInfo<RateCase>& test_info) {
-  return "C" + std::to_string(test_info.param.capacity) + "_P" +
-         std::to_string(test_info.param.period_ms) + "ms";
+  std::string name = std::to_string(test_info.param.capacity);
+  name += "TokensPer";
+  name += std::to_string(test_info.param.period_ms);
+  name += "Ms";
+  return name;
 }
 
 class RateTable : public testing::TestWithParam<RateCase> {};
@@ -283,40 +238,42 @@ TEST(Absorb, MillionTokensPerSecondRefillsAThousandPerMillisecond) {
 }
 
 TEST(Absorb, LargestCapacityAndPeriodDoNotOverflow) {
-  const BucketLimits limits{kMax, kMaxPeriodSeconds * 1000};
+  const BucketLimits limits = PlainLimits(kMax, kMaxPeriodSeconds * 1000);
   const int64_t now_ms = 0;  // the only time at which the largest period's expiry fits
   ASSERT_TRUE(ExpiryFits(now_ms, limits.period_ms));
   const auto decision = Absorb(limits, {0, kNoExpiry}, 1, now_ms);
   ASSERT_TRUE(decision.allowed);
-  EXPECT_EQ(decision.remaining, kMax - 1);
-  EXPECT_EQ(decision.expire_at_ms, limits.period_ms);
+  EXPECT_EQ(decision.after.available, kMax - 1);
+  EXPECT_EQ(StoreAt(limits, decision.after, now_ms).expire_at_ms, limits.period_ms);
 }
 
 TEST(Absorb, HalfOfAHugePeriodRefillsHalfOfTheLargestCapacity) {
-  const BucketLimits limits{kMax, 4'000'000'000'000'000'000};
+  const BucketLimits limits = PlainLimits(kMax, 4'000'000'000'000'000'000);
   const int64_t half_ms = limits.period_ms / 2;
   ASSERT_TRUE(ExpiryFits(half_ms, limits.period_ms));
   const auto decision = Absorb(limits, {0, limits.period_ms}, 1, half_ms);
   ASSERT_TRUE(decision.allowed);
-  EXPECT_EQ(decision.remaining, kMax / 2 - 1);
+  EXPECT_EQ(decision.after.available, kMax / 2 - 1);
 }
 
 TEST(Absorb, ExpirySaturatesWhenTheCallerSkipsExpiryFits) {
-  const BucketLimits limits{10, kMaxPeriodSeconds * 1000};
+  const BucketLimits limits = PlainLimits(10, kMaxPeriodSeconds * 1000);
   const auto decision = Absorb(limits, {0, kNoExpiry}, 1, kStartMs);
   ASSERT_TRUE(decision.allowed);
-  EXPECT_EQ(decision.expire_at_ms, kMax);
+  EXPECT_EQ(StoreAt(limits, decision.after, kStartMs).expire_at_ms, kMax);
 }
 
 TEST(Absorb, ExtremeStoredValuesAndExpiriesAreClamped) {
-  const BucketLimits limits{kMax, 1'000};
+  const BucketLimits limits = PlainLimits(kMax, 1'000);
   for (const int64_t tokens : {std::numeric_limits<int64_t>::min(), int64_t{-1}, kMax}) {
     for (const int64_t expire_at : {kNoExpiry, int64_t{0}, kMax}) {
       const auto decision = Absorb(limits, {tokens, expire_at}, kMax, kStartMs);
       if (decision.allowed) {
-        EXPECT_EQ(decision.remaining, 0);
-        EXPECT_GT(decision.expire_at_ms, kStartMs);
+        EXPECT_EQ(decision.after.available, 0);
+        EXPECT_GT(StoreAt(limits, decision.after, kStartMs).expire_at_ms, kStartMs);
       }
+      EXPECT_GE(RetryAfterMs(limits, decision.before, kMax), 0);
+      EXPECT_GE(ResetAfterMs(limits, decision.before), 0);
     }
   }
 }

@@ -1,0 +1,75 @@
+// Shield's per-node counters, their names as replied by SHIELD.stats and INFO, and the fixed
+// binary form in which nodes exchange them over the cluster bus. No Redis here.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+namespace shield {
+
+// Every counter, in reply order.
+enum class Counter : std::size_t {
+  kCalls,
+  kAllowed,
+  kDenied,
+  kErrors,
+  kTokensAbsorbed,
+  kTokensRefunded,
+  kBucketsReset,
+  kAbsorbCalls,
+  kInspectCalls,
+  kAbsorbMultiCalls,
+  kRefundCalls,
+  kResetCalls,
+  kStatsCalls,
+  kCount,
+};
+inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::kCount);
+
+inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
+    "calls",           "allowed",       "denied",       "errors",        "tokens_absorbed",
+    "tokens_refunded", "buckets_reset", "absorb_calls", "inspect_calls", "absorb_multi_calls",
+    "refund_calls",    "reset_calls",   "stats_calls"};
+
+// The largest value a counter takes: the largest integer a RESP reply can carry (2^63-1).
+inline constexpr uint64_t kCounterMax = static_cast<uint64_t>(INT64_MAX);
+
+// Counters that only grow, saturating at kCounterMax so that no client can wrap them around.
+struct Counters {
+  std::array<uint64_t, kCounterCount> values{};
+
+  void Add(Counter counter, uint64_t amount = 1) noexcept {
+    uint64_t& value = values[static_cast<std::size_t>(counter)];
+    value = amount >= kCounterMax - value ? kCounterMax : value + amount;
+  }
+  uint64_t Get(Counter counter) const noexcept { return values[static_cast<std::size_t>(counter)]; }
+  // Adds every counter of `other` (a node's, into a cluster-wide sum).
+  void AddAll(const Counters& other) noexcept {
+    for (std::size_t i = 0; i < kCounterCount; ++i) Add(static_cast<Counter>(i), other.values[i]);
+  }
+};
+
+// Cluster-bus messages. A request carries a request id; a reply carries the same id and the
+// counters. Both are little-endian fixed-size records, so a node of another version that sends
+// something else is recognised by its size and ignored.
+inline constexpr uint8_t kStatsRequestType = 1;
+inline constexpr uint8_t kStatsReplyType = 2;
+inline constexpr std::size_t kStatsRequestSize = 8;
+inline constexpr std::size_t kStatsReplySize = 8 + 8 * kCounterCount;
+
+void EncodeStatsRequest(uint64_t request_id, std::span<uint8_t, kStatsRequestSize> out) noexcept;
+std::optional<uint64_t> DecodeStatsRequest(std::span<const uint8_t> message) noexcept;
+
+void EncodeStatsReply(uint64_t request_id, const Counters& counters,
+                      std::span<uint8_t, kStatsReplySize> out) noexcept;
+struct StatsReply {
+  uint64_t request_id;
+  Counters counters;
+};
+std::optional<StatsReply> DecodeStatsReply(std::span<const uint8_t> message) noexcept;
+
+}  // namespace shield

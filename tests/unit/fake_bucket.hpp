@@ -1,0 +1,81 @@
+// A fake clock and a fake key for the core's tests: time only moves when a test says so, and a
+// key disappears at its expiry as it does in Redis.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+
+#include "core/bucket.hpp"
+
+namespace shield {
+
+inline constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+inline constexpr int64_t kStartMs = 1'700'000'000'000;  // an ordinary unix time in ms
+
+// Time as a test parameter: starts at an ordinary unix time and only moves when told to.
+class FakeClock {
+ public:
+  int64_t now_ms() const { return now_ms_; }
+  void Advance(int64_t ms) { now_ms_ += ms; }
+
+ private:
+  int64_t now_ms_ = kStartMs;
+};
+
+// One bucket stored the way Redis stores it: a key that disappears at its expiry.
+class FakeKey {
+ public:
+  FakeKey(int64_t capacity, int64_t period_ms) : limits_(PlainLimits(capacity, period_ms)) {}
+  explicit FakeKey(const BucketLimits& limits) : limits_(limits) {}
+
+  // Replies like SHIELD.absorb: tokens left, or -1.
+  int64_t Absorb(int64_t tokens) {
+    const auto decision = shield::Absorb(limits_, Read(), tokens, clock.now_ms());
+    if (!decision.allowed) return -1;
+    Write(decision.after);
+    return decision.after.available;
+  }
+
+  // Replies like SHIELD.refund: tokens in the bucket afterwards.
+  int64_t Refund(int64_t tokens) {
+    const BucketState before = State();
+    if (before.available >= limits_.max_tokens) return before.available;
+    const BucketState after = Give(limits_, before, tokens);
+    Write(after);
+    return after.available;
+  }
+
+  // The bucket now, as SHIELD.inspect reads it.
+  BucketState State() { return StateAt(limits_, Read(), clock.now_ms()); }
+  const BucketLimits& limits() const { return limits_; }
+
+  // As if a client had written the key directly (SET key value [PXAT expire_at]).
+  void Set(int64_t tokens, int64_t expire_at_ms = kNoExpiry) {
+    stored_ = StoredBucket{tokens, expire_at_ms};
+  }
+
+  std::optional<StoredBucket> stored() {
+    Expire();
+    return stored_;
+  }
+
+  FakeClock clock;
+
+ private:
+  StoredBucket Read() {
+    Expire();
+    return stored_.value_or(StoredBucket{0, kNoExpiry});
+  }
+  void Write(const BucketState& state) { stored_ = StoreAt(limits_, state, clock.now_ms()); }
+
+  void Expire() {
+    if (stored_ && stored_->expire_at_ms != kNoExpiry && stored_->expire_at_ms <= clock.now_ms())
+      stored_.reset();
+  }
+
+  BucketLimits limits_;
+  std::optional<StoredBucket> stored_;
+};
+
+}  // namespace shield
