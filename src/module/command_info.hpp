@@ -1,55 +1,168 @@
-// Command metadata for the module's commands, kept as data apart from the handlers.
-// Included only by module.cpp, the one translation unit that sees redismodule.h.
+// Command metadata for the module's commands, kept as data apart from the handlers: key specs,
+// arguments and summaries for COMMAND INFO / COMMAND DOCS, and the command table itself.
+// Included only by module.cpp.
 #pragma once
+
+#include "module/glue.hpp"
 
 namespace shield::glue {
 
-// SHIELD.absorb reads and rewrites exactly one key, at argv[1]; its reply reveals the stored
-// count, so the key spec says ACCESS (as INCR's does) and ACL read rights are needed too.
-inline RedisModuleCommandKeySpec kAbsorbKeySpecs[] = {
-    {.notes = nullptr,
-     .flags = REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_ACCESS | REDISMODULE_CMD_KEY_UPDATE,
-     .begin_search_type = REDISMODULE_KSPEC_BS_INDEX,
-     .bs = {.index = {.pos = 1}},
-     .find_keys_type = REDISMODULE_KSPEC_FK_RANGE,
-     .fk = {.range = {.lastkey = 0, .keystep = 1, .limit = 0}}},
-    {},
-};
+// Key specs. Every bucket command's reply reveals the stored count, so its key spec says ACCESS
+// (as INCR's does) and ACL read rights are needed too.
+constexpr uint64_t kBucketWrite =
+    REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_ACCESS | REDISMODULE_CMD_KEY_UPDATE;
+constexpr uint64_t kBucketRead = REDISMODULE_CMD_KEY_RO | REDISMODULE_CMD_KEY_ACCESS;
+constexpr uint64_t kBucketDelete = REDISMODULE_CMD_KEY_RM | REDISMODULE_CMD_KEY_DELETE;
+
+// One key at argv[1].
+constexpr RedisModuleCommandKeySpec OneKey(uint64_t flags) {
+  return {.notes = nullptr,
+          .flags = flags,
+          .begin_search_type = REDISMODULE_KSPEC_BS_INDEX,
+          .bs = {.index = {.pos = 1}},
+          .find_keys_type = REDISMODULE_KSPEC_FK_RANGE,
+          .fk = {.range = {.lastkey = 0, .keystep = 1, .limit = 0}}};
+}
+
+// Keys from argv[1] every `step` arguments, up to `lastkey` counted from the end. absorb_multi
+// uses step 4 and lastkey -4: with argc = 1 + 4n (+1 for VERBOSE) the last key is argv[4n-3],
+// and a trailing VERBOSE (at most three trailing words would be) is never taken for a key.
+constexpr RedisModuleCommandKeySpec KeyRange(uint64_t flags, int lastkey, int step) {
+  return {.notes = nullptr,
+          .flags = flags,
+          .begin_search_type = REDISMODULE_KSPEC_BS_INDEX,
+          .bs = {.index = {.pos = 1}},
+          .find_keys_type = REDISMODULE_KSPEC_FK_RANGE,
+          .fk = {.range = {.lastkey = lastkey, .keystep = step, .limit = 0}}};
+}
+
+inline RedisModuleCommandKeySpec kAbsorbKeySpecs[] = {OneKey(kBucketWrite), {}};
+inline RedisModuleCommandKeySpec kInspectKeySpecs[] = {OneKey(kBucketRead), {}};
+inline RedisModuleCommandKeySpec kMultiKeySpecs[] = {KeyRange(kBucketWrite, -4, 4), {}};
+inline RedisModuleCommandKeySpec kResetKeySpecs[] = {KeyRange(kBucketDelete, -1, 1), {}};
+
+constexpr RedisModuleCommandArg Key() {
+  return {.name = "key", .type = REDISMODULE_ARG_TYPE_KEY, .key_spec_index = 0};
+}
+constexpr RedisModuleCommandArg Integer(const char* name, int flags = 0) {
+  return {.name = name, .type = REDISMODULE_ARG_TYPE_INTEGER, .key_spec_index = -1, .flags = flags};
+}
+constexpr RedisModuleCommandArg Token(const char* name, RedisModuleCommandArgType type,
+                                      int flags = REDISMODULE_CMD_ARG_OPTIONAL) {
+  return {.name = name, .type = type, .key_spec_index = -1, .token = name, .flags = flags};
+}
 
 inline RedisModuleCommandArg kAbsorbArgs[] = {
-    {.name = "key", .type = REDISMODULE_ARG_TYPE_KEY, .key_spec_index = 0},
-    {.name = "capacity", .type = REDISMODULE_ARG_TYPE_INTEGER, .key_spec_index = -1},
-    {.name = "period", .type = REDISMODULE_ARG_TYPE_INTEGER, .key_spec_index = -1},
-    {.name = "tokens",
-     .type = REDISMODULE_ARG_TYPE_INTEGER,
+    Key(),
+    Integer("capacity"),
+    Integer("period"),
+    Integer("tokens", REDISMODULE_CMD_ARG_OPTIONAL),
+    Token("BURST", REDISMODULE_ARG_TYPE_INTEGER),
+    Token("VERBOSE", REDISMODULE_ARG_TYPE_PURE_TOKEN),
+    {},
+};
+inline RedisModuleCommandArg kRefundArgs[] = {
+    Key(),
+    Integer("capacity"),
+    Integer("period"),
+    Integer("tokens"),
+    Token("BURST", REDISMODULE_ARG_TYPE_INTEGER),
+    {},
+};
+inline RedisModuleCommandArg kMultiBucketArgs[] = {
+    Key(),
+    {.name = "capacity[:burst]", .type = REDISMODULE_ARG_TYPE_STRING, .key_spec_index = -1},
+    Integer("period"),
+    Integer("tokens"),
+    {},
+};
+inline RedisModuleCommandArg kMultiArgs[] = {
+    {.name = "bucket",
+     .type = REDISMODULE_ARG_TYPE_BLOCK,
      .key_spec_index = -1,
-     .flags = REDISMODULE_CMD_ARG_OPTIONAL},
+     .flags = REDISMODULE_CMD_ARG_MULTIPLE,
+     .subargs = kMultiBucketArgs},
+    Token("VERBOSE", REDISMODULE_ARG_TYPE_PURE_TOKEN),
+    {},
+};
+inline RedisModuleCommandArg kResetArgs[] = {
+    {.name = "key",
+     .type = REDISMODULE_ARG_TYPE_KEY,
+     .key_spec_index = 0,
+     .flags = REDISMODULE_CMD_ARG_MULTIPLE},
+    {},
+};
+inline RedisModuleCommandArg kStatsTimeoutArgs[] = {
+    Token("CLUSTER", REDISMODULE_ARG_TYPE_PURE_TOKEN, 0),
+    Token("TIMEOUT", REDISMODULE_ARG_TYPE_INTEGER),
+    {},
+};
+inline RedisModuleCommandArg kStatsModeArgs[] = {
+    Token("RESET", REDISMODULE_ARG_TYPE_PURE_TOKEN, 0),
+    {.name = "cluster",
+     .type = REDISMODULE_ARG_TYPE_BLOCK,
+     .key_spec_index = -1,
+     .subargs = kStatsTimeoutArgs},
+    {},
+};
+inline RedisModuleCommandArg kStatsArgs[] = {
+    {.name = "mode",
+     .type = REDISMODULE_ARG_TYPE_ONEOF,
+     .key_spec_index = -1,
+     .flags = REDISMODULE_CMD_ARG_OPTIONAL,
+     .subargs = kStatsModeArgs},
     {},
 };
 
-inline const RedisModuleCommandInfo kAbsorbInfo = {
-    .version = REDISMODULE_COMMAND_INFO_VERSION,
-    .summary =
-        "Takes tokens from a token bucket; replies the tokens left, or -1 when too few are left.",
-    .complexity = "O(1)",
-    .since = "1.0.0",
-    .history = nullptr,
-    .tips = nullptr,
-    .arity = -4,  // 4 or 5; the handler rejects more than 5
-    .key_specs = kAbsorbKeySpecs,
-    .args = kAbsorbArgs,
-};
+constexpr RedisModuleCommandInfo Info(const char* summary, const char* complexity,
+                                      const char* since, int arity,
+                                      RedisModuleCommandKeySpec* key_specs,
+                                      RedisModuleCommandArg* args) {
+  return {.version = REDISMODULE_COMMAND_INFO_VERSION,
+          .summary = summary,
+          .complexity = complexity,
+          .since = since,
+          .history = nullptr,
+          .tips = nullptr,
+          .arity = arity,
+          .key_specs = key_specs,
+          .args = args};
+}
 
+// One row per command: everything OnLoad registers. Arity is the minimum, negative; each handler
+// checks the rest.
 struct CommandSpec {
   const char* name;
   const char* flags;
   int first_key;
   int last_key;
   int key_step;
-  const RedisModuleCommandInfo* info;
+  RedisModuleCmdFunc handler;
+  RedisModuleCommandInfo info;
+};
+
+inline const CommandSpec kCommands[] = {
+    {"SHIELD.absorb", "write deny-oom fast", 1, 1, 1, AbsorbCommand,
+     Info("Takes tokens from a token bucket; replies the tokens left, or -1 when too few are left.",
+          "O(1)", "1.0.0", -4, kAbsorbKeySpecs, kAbsorbArgs)},
+    {"SHIELD.inspect", "readonly fast", 1, 1, 1, InspectCommand,
+     Info("Replies what SHIELD.absorb would (VERBOSE), changing nothing.", "O(1)", "2.0.0", -4,
+          kInspectKeySpecs, kAbsorbArgs)},
+    {"SHIELD.absorb_multi", "write deny-oom", 1, -4, 4, AbsorbMultiCommand,
+     Info("Takes tokens from several buckets, all or nothing.", "O(N) for N buckets", "2.0.0", -5,
+          kMultiKeySpecs, kMultiArgs)},
+    {"SHIELD.refund", "write deny-oom fast", 1, 1, 1, RefundCommand,
+     Info("Gives tokens back to a bucket, never above its maximum.", "O(1)", "2.0.0", -5,
+          kAbsorbKeySpecs, kRefundArgs)},
+    {"SHIELD.reset", "write", 1, -1, 1, ResetCommand,
+     Info("Deletes buckets; replies how many existed.", "O(N) for N keys", "2.0.0", -2,
+          kResetKeySpecs, kResetArgs)},
+    {"SHIELD.stats", "readonly", 0, 0, 0, StatsCommand,
+     Info("Shield's counters on this node, or summed over the cluster.", "O(1), CLUSTER: O(nodes)",
+          "2.0.0", -1, nullptr, kStatsArgs)},
 };
 
 inline constexpr const char* kModuleName = "SHIELD";
-inline constexpr int kModuleVersion = 10000;  // 1.0.0 as major*10000 + minor*100 + patch
+inline constexpr int kModuleVersion = 20000;  // 2.0.0 as major*10000 + minor*100 + patch
 
 }  // namespace shield::glue

@@ -1,0 +1,250 @@
+// The bucket commands: each parses with the core, reads and writes through the store unit, and
+// shapes its reply with the core's data.
+#include <new>
+
+#include "module/glue.hpp"
+
+namespace shield::glue {
+namespace {
+
+// <capacity> <period> [<tokens>] [BURST <n>] [VERBOSE]: at most six arguments after the key.
+constexpr int kMaxBucketArgs = 6;
+
+// Parses the arguments after <key> of a one-bucket command, and checks that the bucket's expiry
+// fits at `now_ms`.
+BucketArgs ParseOneBucket(RedisModuleString** argv, int argc, const BucketSyntax& syntax,
+                          int64_t now_ms) noexcept {
+  if (argc < 4 || argc - 2 > kMaxBucketArgs) return {Error::kArity};
+  std::string_view views[kMaxBucketArgs];
+  const auto count = static_cast<size_t>(argc - 2);
+  for (size_t i = 0; i < count; ++i) views[i] = View(argv[i + 2]);
+  BucketArgs args = ParseBucketArgs({views, count}, syntax);
+  if (args.error == Error::kNone) args.error = CheckExpiry(args, now_ms);
+  return args;
+}
+
+constexpr BucketSyntax kAbsorbSyntax{.tokens_required = false, .verbose = true};
+constexpr BucketSyntax kRefundSyntax{.tokens_required = true, .verbose = false};
+
+void CountDecision(bool allowed, uint64_t tokens) noexcept {
+  counters.Add(allowed ? Counter::kAllowed : Counter::kDenied);
+  if (allowed) counters.Add(Counter::kTokensAbsorbed, tokens);
+}
+
+// Buckets of one absorb_multi call. Up to kInlineBuckets live on the stack; a longer call
+// allocates, as the server does for its arguments.
+struct MultiSlot {
+  BucketArgs args;
+  BucketKey key;
+  AbsorbDecision decision{};
+};
+constexpr size_t kInlineBuckets = 8;
+
+class MultiSlots {
+ public:
+  explicit MultiSlots(size_t count) noexcept
+      : slots_(count <= kInlineBuckets
+                   ? inline_
+                   : static_cast<MultiSlot*>(RedisModule_Alloc(count * sizeof(MultiSlot)))),
+        count_(count) {
+    for (size_t i = 0; i < count_; ++i) new (&slots_[i]) MultiSlot{};
+  }
+  ~MultiSlots() {
+    for (size_t i = 0; i < count_; ++i) CloseBucket(slots_[i].key);
+    if (slots_ != inline_) RedisModule_Free(slots_);
+  }
+  MultiSlots(const MultiSlots&) = delete;
+  MultiSlots& operator=(const MultiSlots&) = delete;
+
+  MultiSlot* begin() noexcept { return slots_; }
+  MultiSlot* end() noexcept { return slots_ + count_; }
+  MultiSlot& operator[](size_t i) noexcept { return slots_[i]; }
+
+ private:
+  MultiSlot inline_[kInlineBuckets];
+  MultiSlot* slots_;
+  size_t count_;
+};
+
+}  // namespace
+
+// SHIELD.absorb <key> <capacity> <period> [<tokens>] [BURST <n>] [VERBOSE]
+//
+// Takes `tokens` (default 1) from the bucket at <key>, which refills <capacity> tokens per
+// <period> seconds and holds <capacity> (or <n>) tokens.
+// Reply: integer, the tokens left after the take; -1 when fewer than `tokens` are left, in which
+// case nothing is taken, written or propagated. With VERBOSE: the VERBOSE map.
+// Errors: wrong arity; "capacity/period/tokens/burst must be positive"; "period/burst value too
+// large"; "syntax error" for a repeated option; "invalid token count in Redis"; WRONGTYPE.
+int AbsorbCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
+  counters.Add(Counter::kCalls);
+  counters.Add(Counter::kAbsorbCalls);
+  const int64_t now_ms = NowMs();
+  const BucketArgs args = ParseOneBucket(argv, argc, kAbsorbSyntax, now_ms);
+  if (args.error != Error::kNone) return ReplyError(ctx, args.error);
+
+  BucketKey bucket;
+  if (const Error error = OpenBucket(ctx, argv[1], bucket); error != Error::kNone) {
+    return ReplyError(ctx, error);
+  }
+  const AbsorbDecision decision = Absorb(args.limits, bucket.stored, args.tokens, now_ms);
+  if (decision.allowed) WriteBucket(ctx, bucket, StoreAt(args.limits, decision.after, now_ms));
+  CloseBucket(bucket);
+  CountDecision(decision.allowed, static_cast<uint64_t>(args.tokens));
+  if (args.verbose) {
+    ReplyVerbose(ctx, Verbose(args.limits, decision, args.tokens, decision.allowed));
+    return REDISMODULE_OK;
+  }
+  return RedisModule_ReplyWithLongLong(ctx, ReplyFor(decision));
+}
+
+// SHIELD.inspect <key> <capacity> <period> [<tokens>] [BURST <n>] [VERBOSE]
+//
+// Reply: the VERBOSE map SHIELD.absorb would reply for the same arguments, without taking
+// anything. Changes nothing: no write, no keyspace event, no propagation, no re-encoding.
+// Errors: as SHIELD.absorb's.
+int InspectCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
+  counters.Add(Counter::kCalls);
+  counters.Add(Counter::kInspectCalls);
+  const int64_t now_ms = NowMs();
+  const BucketArgs args = ParseOneBucket(argv, argc, kAbsorbSyntax, now_ms);
+  if (args.error != Error::kNone) return ReplyError(ctx, args.error);
+
+  StoredBucket stored{};
+  if (const Error error = PeekBucket(ctx, argv[1], stored); error != Error::kNone) {
+    return ReplyError(ctx, error);
+  }
+  const AbsorbDecision decision = Absorb(args.limits, stored, args.tokens, now_ms);
+  ReplyVerbose(ctx, Verbose(args.limits, decision, args.tokens, decision.allowed));
+  return REDISMODULE_OK;
+}
+
+// SHIELD.absorb_multi <key> <capacity>[:<burst>] <period> <tokens> [...] [VERBOSE]
+//
+// Takes from every bucket, or from none: all are taken only when each holds enough.
+// Reply: an array, one integer per bucket: the tokens left when allowed; when denied, -1 for each
+// bucket that was short and the tokens held by the others. With VERBOSE: an array of VERBOSE
+// maps whose `allowed` is the call's outcome.
+// Errors: wrong arity; any bucket's argument errors; "key appears more than once"; the stored
+// value errors. Any error writes nothing.
+int AbsorbMultiCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
+  counters.Add(Counter::kCalls);
+  counters.Add(Counter::kAbsorbMultiCalls);
+  int groups_argc = argc - 1;
+  const bool verbose = groups_argc % 4 == 1 && IsVerbose(View(argv[argc - 1]));
+  if (verbose) --groups_argc;
+  if (groups_argc < 4 || groups_argc % 4 != 0) return ReplyError(ctx, Error::kArity);
+  const auto count = static_cast<size_t>(groups_argc / 4);
+  auto key_of = [argv](size_t i) { return argv[1 + 4 * i]; };
+
+  const int64_t now_ms = NowMs();
+  MultiSlots slots(count);
+  for (size_t i = 0; i < count; ++i) {
+    RedisModuleString** group = argv + 1 + 4 * i;
+    slots[i].args = ParseMultiBucket(View(group[1]), View(group[2]), View(group[3]));
+    if (slots[i].args.error == Error::kNone)
+      slots[i].args.error = CheckExpiry(slots[i].args, now_ms);
+    if (slots[i].args.error != Error::kNone) return ReplyError(ctx, slots[i].args.error);
+  }
+  for (size_t i = 0; i < count; ++i) {
+    for (size_t j = i + 1; j < count; ++j) {
+      if (View(key_of(i)) == View(key_of(j))) return ReplyError(ctx, Error::kDuplicateKey);
+    }
+  }
+
+  // Decide all, then commit.
+  bool allowed = true;
+  uint64_t tokens = 0;
+  for (size_t i = 0; i < count; ++i) {
+    MultiSlot& slot = slots[i];
+    if (const Error error = OpenBucket(ctx, key_of(i), slot.key); error != Error::kNone) {
+      return ReplyError(ctx, error);
+    }
+    slot.decision = Absorb(slot.args.limits, slot.key.stored, slot.args.tokens, now_ms);
+    allowed = allowed && slot.decision.allowed;
+    if (__builtin_add_overflow(tokens, static_cast<uint64_t>(slot.args.tokens), &tokens)) {
+      tokens = UINT64_MAX;
+    }
+  }
+  if (allowed) {
+    for (MultiSlot& slot : slots) {
+      WriteBucket(ctx, slot.key, StoreAt(slot.args.limits, slot.decision.after, now_ms));
+    }
+  }
+  CountDecision(allowed, tokens);
+
+  RedisModule_ReplyWithArray(ctx, static_cast<long>(count));
+  for (const MultiSlot& slot : slots) {
+    if (verbose) {
+      ReplyVerbose(ctx, Verbose(slot.args.limits, slot.decision, slot.args.tokens, allowed));
+    } else {
+      const BucketState& now = allowed ? slot.decision.after : slot.decision.before;
+      RedisModule_ReplyWithLongLong(ctx, slot.decision.allowed ? now.available : kDeniedReply);
+    }
+  }
+  return REDISMODULE_OK;
+}
+
+// SHIELD.refund <key> <capacity> <period> <tokens> [BURST <n>]
+//
+// Gives `tokens` back to the bucket, never above its maximum, keeping the refill under way.
+// Reply: integer, the tokens in the bucket afterwards. A full bucket is not written.
+// Errors: as SHIELD.absorb's (tokens is required).
+int RefundCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
+  counters.Add(Counter::kCalls);
+  counters.Add(Counter::kRefundCalls);
+  const int64_t now_ms = NowMs();
+  const BucketArgs args = ParseOneBucket(argv, argc, kRefundSyntax, now_ms);
+  if (args.error != Error::kNone) return ReplyError(ctx, args.error);
+
+  BucketKey bucket;
+  if (const Error error = OpenBucket(ctx, argv[1], bucket); error != Error::kNone) {
+    return ReplyError(ctx, error);
+  }
+  const BucketState before = StateAt(args.limits, bucket.stored, now_ms);
+  BucketState after = before;
+  if (before.available < args.limits.max_tokens) {
+    after = Give(args.limits, before, args.tokens);
+    WriteBucket(ctx, bucket, StoreAt(args.limits, after, now_ms));
+    counters.Add(Counter::kTokensRefunded,
+                 static_cast<uint64_t>(after.available - before.available));
+  }
+  CloseBucket(bucket);
+  return RedisModule_ReplyWithLongLong(ctx, after.available);
+}
+
+// SHIELD.reset <key> [<key> ...]
+//
+// Deletes the buckets (a missing bucket is full).
+// Reply: integer, how many of the keys existed.
+// Errors: wrong arity; WRONGTYPE when a key holds something other than a string, in which case
+// nothing is deleted.
+int ResetCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
+  counters.Add(Counter::kCalls);
+  counters.Add(Counter::kResetCalls);
+  if (argc < 2) return ReplyError(ctx, Error::kArity);
+  for (int i = 1; i < argc; ++i) {
+    auto* key = static_cast<RedisModuleKey*>(RedisModule_OpenKey(ctx, argv[i], REDISMODULE_READ));
+    const int type = RedisModule_KeyType(key);
+    RedisModule_CloseKey(key);
+    if (type != REDISMODULE_KEYTYPE_EMPTY && type != REDISMODULE_KEYTYPE_STRING) {
+      return ReplyError(ctx, Error::kWrongType);
+    }
+  }
+  long long deleted = 0;
+  for (int i = 1; i < argc; ++i) {
+    BucketKey bucket;
+    bucket.name = argv[i];
+    bucket.key = static_cast<RedisModuleKey*>(
+        RedisModule_OpenKey(ctx, argv[i], REDISMODULE_READ | REDISMODULE_WRITE));
+    if (RedisModule_KeyType(bucket.key) != REDISMODULE_KEYTYPE_EMPTY) {
+      DeleteBucket(ctx, bucket);
+      ++deleted;
+    }
+    CloseBucket(bucket);
+  }
+  counters.Add(Counter::kBucketsReset, static_cast<uint64_t>(deleted));
+  return RedisModule_ReplyWithLongLong(ctx, deleted);
+}
+
+}  // namespace shield::glue

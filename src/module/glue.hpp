@@ -1,0 +1,73 @@
+// What the glue's units share: the counters, the clock, argument views, replies and the store
+// unit through which every command reads and writes buckets. Only the glue includes this.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "core/bucket.hpp"
+#include "core/command.hpp"
+#include "core/stats.hpp"
+#include "module/redis.hpp"
+
+namespace shield::glue {
+
+// This node's counters (commands run on the main thread only).
+extern Counters counters;
+
+// The time of the current command, in unix milliseconds.
+int64_t NowMs() noexcept;
+
+inline std::string_view View(const RedisModuleString* str) noexcept {
+  size_t len = 0;
+  const char* ptr = RedisModule_StringPtrLen(str, &len);
+  return {ptr, len};
+}
+
+// Replies with `error` (the arity error is the server's, naming the command as registered) and
+// counts it.
+int ReplyError(RedisModuleCtx* ctx, Error error) noexcept;
+
+// Replies the VERBOSE map (a flat field/value array in RESP2).
+void ReplyVerbose(RedisModuleCtx* ctx, const VerboseValues& values) noexcept;
+
+// ---- the store unit --------------------------------------------------------------------------
+
+// A bucket key opened for reading and writing, and what it held when opened.
+struct BucketKey {
+  RedisModuleString* name = nullptr;
+  RedisModuleKey* key = nullptr;
+  StoredBucket stored{0, kNoExpiry};
+  bool exists = false;
+};
+
+// Opens `name` for read and write and reads its bucket. On an error the key is closed again.
+Error OpenBucket(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out) noexcept;
+
+// Stores `bucket` in place and sends its effect, never the command, to replicas and the AOF:
+// `SET key tokens PXAT expire_at`.
+void WriteBucket(RedisModuleCtx* ctx, BucketKey& bucket, const StoredBucket& value) noexcept;
+
+// Deletes the bucket and propagates `DEL key`.
+void DeleteBucket(RedisModuleCtx* ctx, BucketKey& bucket) noexcept;
+
+void CloseBucket(BucketKey& bucket) noexcept;
+
+// Reads a bucket without changing anything about the key, not even how the server encodes its
+// value (a read through StringDMA would turn an integer-encoded value into a raw string).
+Error PeekBucket(RedisModuleCtx* ctx, RedisModuleString* name, StoredBucket& out) noexcept;
+
+// ---- command handlers (one per row of the command table) -------------------------------------
+
+int AbsorbCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
+int InspectCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
+int AbsorbMultiCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
+int RefundCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
+int ResetCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
+int StatsCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
+
+// INFO shield, and the cluster-bus receivers of SHIELD.stats CLUSTER.
+void InfoCallback(RedisModuleInfoCtx* ctx, int for_crash_report) noexcept;
+void RegisterStatsReceivers(RedisModuleCtx* ctx) noexcept;
+
+}  // namespace shield::glue

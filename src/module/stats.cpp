@@ -1,0 +1,276 @@
+// SHIELD.stats, INFO shield, and SHIELD.stats CLUSTER over the cluster bus.
+#include <cstring>
+#include <new>
+
+#include "module/glue.hpp"
+
+namespace shield::glue {
+
+Counters counters;
+
+namespace {
+
+// The counters as field/value pairs of a map whose header the caller has sent.
+void ReplyCounterFields(RedisModuleCtx* ctx, const Counters& values) noexcept {
+  for (size_t i = 0; i < kCounterCount; ++i) {
+    RedisModule_ReplyWithStringBuffer(ctx, kCounterNames[i].data(), kCounterNames[i].size());
+    RedisModule_ReplyWithLongLong(ctx, static_cast<long long>(values.values[i]));
+  }
+}
+
+// ---- SHIELD.stats CLUSTER ----------------------------------------------------------------------
+
+enum class NodeStatus { kTimeout, kOk, kUnreachable };
+
+struct NodeEntry {
+  char id[REDISMODULE_NODE_ID_LEN + 1];
+  char ip[64];  // NET_IP_STR_LEN is 46
+  int port;
+  bool primary;
+  NodeStatus status;
+  Counters counters;
+};
+
+// One SHIELD.stats CLUSTER call in flight: the blocked client, the nodes asked, what came back.
+struct ClusterRequest {
+  uint64_t id;
+  RedisModuleBlockedClient* client;
+  RedisModuleTimerID timer;
+  bool timer_running;
+  size_t waiting;  // nodes asked that have not answered
+  size_t count;
+  NodeEntry* nodes;
+  ClusterRequest* next;  // in the list of requests in flight
+};
+
+ClusterRequest* in_flight = nullptr;
+uint64_t next_request_id = 1;
+
+void Unlink(ClusterRequest* request) noexcept {
+  for (ClusterRequest** at = &in_flight; *at != nullptr; at = &(*at)->next) {
+    if (*at == request) {
+      *at = request->next;
+      return;
+    }
+  }
+}
+
+// Hands the request to its client's reply callback; nothing more is recorded for it.
+void Finish(RedisModuleCtx* ctx, ClusterRequest* request) noexcept {
+  Unlink(request);
+  if (request->timer_running) RedisModule_StopTimer(ctx, request->timer, nullptr);
+  request->timer_running = false;
+  RedisModule_UnblockClient(request->client, request);
+}
+
+void OnTimeout(RedisModuleCtx* ctx, void* data) noexcept {
+  auto* request = static_cast<ClusterRequest*>(data);
+  request->timer_running = false;
+  Finish(ctx, request);
+}
+
+const char* StatusName(NodeStatus status) noexcept {
+  switch (status) {
+    case NodeStatus::kOk:
+      return "ok";
+    case NodeStatus::kUnreachable:
+      return "unreachable";
+    case NodeStatus::kTimeout:
+      break;
+  }
+  return "timeout";
+}
+
+int ReplyCluster(RedisModuleCtx* ctx, RedisModuleString** /*argv*/, int /*argc*/) noexcept {
+  const auto* request =
+      static_cast<const ClusterRequest*>(RedisModule_GetBlockedClientPrivateData(ctx));
+  Counters sum;
+  long long answered = 0;
+  for (size_t i = 0; i < request->count; ++i) {
+    if (request->nodes[i].status != NodeStatus::kOk) continue;
+    sum.AddAll(request->nodes[i].counters);
+    ++answered;
+  }
+  RedisModule_ReplyWithMap(ctx, static_cast<long>(kCounterCount) + 3);
+  ReplyCounterFields(ctx, sum);
+  RedisModule_ReplyWithCString(ctx, "nodes_total");
+  RedisModule_ReplyWithLongLong(ctx, static_cast<long long>(request->count));
+  RedisModule_ReplyWithCString(ctx, "nodes_answered");
+  RedisModule_ReplyWithLongLong(ctx, answered);
+  RedisModule_ReplyWithCString(ctx, "nodes");
+  RedisModule_ReplyWithArray(ctx, static_cast<long>(request->count));
+  for (size_t i = 0; i < request->count; ++i) {
+    const NodeEntry& node = request->nodes[i];
+    const bool ok = node.status == NodeStatus::kOk;
+    RedisModule_ReplyWithMap(ctx, 4 + (ok ? static_cast<long>(kCounterCount) : 0));
+    RedisModule_ReplyWithCString(ctx, "id");
+    RedisModule_ReplyWithCString(ctx, node.id);
+    RedisModule_ReplyWithCString(ctx, "address");
+    RedisModuleString* address = RedisModule_CreateStringPrintf(ctx, "%s:%d", node.ip, node.port);
+    RedisModule_ReplyWithString(ctx, address);
+    RedisModule_FreeString(ctx, address);
+    RedisModule_ReplyWithCString(ctx, "role");
+    RedisModule_ReplyWithCString(ctx, node.primary ? "primary" : "replica");
+    RedisModule_ReplyWithCString(ctx, "status");
+    RedisModule_ReplyWithCString(ctx, StatusName(node.status));
+    if (ok) ReplyCounterFields(ctx, node.counters);
+  }
+  return REDISMODULE_OK;
+}
+
+void FreeRequest(RedisModuleCtx* /*ctx*/, void* data) noexcept {
+  auto* request = static_cast<ClusterRequest*>(data);
+  RedisModule_Free(request->nodes);
+  RedisModule_Free(request);
+}
+
+// Another node asks for our counters.
+void OnStatsRequest(RedisModuleCtx* ctx, const char* sender_id, uint8_t /*type*/,
+                    const unsigned char* payload, uint32_t len) noexcept {
+  const auto request_id = DecodeStatsRequest({payload, len});
+  if (!request_id) return;
+  uint8_t reply[kStatsReplySize];
+  EncodeStatsReply(*request_id, counters, std::span<uint8_t, kStatsReplySize>(reply));
+  RedisModule_SendClusterMessage(ctx, const_cast<char*>(sender_id), kStatsReplyType,
+                                 reinterpret_cast<const char*>(reply), kStatsReplySize);
+}
+
+// A node answers one of our requests.
+void OnStatsReply(RedisModuleCtx* ctx, const char* sender_id, uint8_t /*type*/,
+                  const unsigned char* payload, uint32_t len) noexcept {
+  const auto reply = DecodeStatsReply({payload, len});
+  if (!reply) return;
+  for (ClusterRequest* request = in_flight; request != nullptr; request = request->next) {
+    if (request->id != reply->request_id) continue;
+    for (size_t i = 0; i < request->count; ++i) {
+      NodeEntry& node = request->nodes[i];
+      if (node.status != NodeStatus::kTimeout ||
+          std::memcmp(node.id, sender_id, REDISMODULE_NODE_ID_LEN) != 0) {
+        continue;
+      }
+      node.status = NodeStatus::kOk;
+      node.counters = reply->counters;
+      if (--request->waiting == 0) Finish(ctx, request);
+      return;
+    }
+    return;
+  }
+}
+
+int StartClusterStats(RedisModuleCtx* ctx, int64_t timeout_ms) noexcept {
+  if ((RedisModule_GetContextFlags(ctx) & REDISMODULE_CTX_FLAGS_CLUSTER) == 0) {
+    return ReplyError(ctx, Error::kNeedsCluster);
+  }
+  if ((RedisModule_GetContextFlags(ctx) & (REDISMODULE_CTX_FLAGS_MULTI | REDISMODULE_CTX_FLAGS_LUA |
+                                           REDISMODULE_CTX_FLAGS_DENY_BLOCKING)) != 0) {
+    return ReplyError(ctx, Error::kCannotBlock);
+  }
+  size_t count = 0;
+  char** ids = RedisModule_GetClusterNodesList(ctx, &count);
+  auto* request = static_cast<ClusterRequest*>(RedisModule_Calloc(1, sizeof(ClusterRequest)));
+  request->nodes =
+      static_cast<NodeEntry*>(RedisModule_Calloc(count ? count : 1, sizeof(NodeEntry)));
+  request->id = next_request_id++;
+  request->count = count;
+  const char* my_id = RedisModule_GetMyClusterID();
+  uint8_t message[kStatsRequestSize];
+  EncodeStatsRequest(request->id, std::span<uint8_t, kStatsRequestSize>(message));
+  for (size_t i = 0; i < count; ++i) {
+    NodeEntry& node = request->nodes[i];
+    std::memcpy(node.id, ids[i], REDISMODULE_NODE_ID_LEN);
+    int flags = 0;
+    if (RedisModule_GetClusterNodeInfo(ctx, ids[i], node.ip, nullptr, &node.port, &flags) !=
+        REDISMODULE_OK) {
+      node.status = NodeStatus::kUnreachable;
+      continue;
+    }
+    node.primary = (flags & REDISMODULE_NODE_MASTER) != 0;
+    if (my_id != nullptr && std::memcmp(ids[i], my_id, REDISMODULE_NODE_ID_LEN) == 0) {
+      node.status = NodeStatus::kOk;
+      node.counters = counters;
+      continue;
+    }
+    node.status = NodeStatus::kTimeout;
+    if (RedisModule_SendClusterMessage(ctx, ids[i], kStatsRequestType,
+                                       reinterpret_cast<const char*>(message),
+                                       kStatsRequestSize) != REDISMODULE_OK) {
+      node.status = NodeStatus::kUnreachable;
+      continue;
+    }
+    ++request->waiting;
+  }
+  if (ids != nullptr) RedisModule_FreeClusterNodesList(ids);
+
+  request->client = RedisModule_BlockClient(ctx, ReplyCluster, nullptr, FreeRequest, 0);
+  request->next = in_flight;
+  in_flight = request;
+  if (request->waiting == 0) {
+    Finish(ctx, request);
+    return REDISMODULE_OK;
+  }
+  request->timer = RedisModule_CreateTimer(ctx, timeout_ms, OnTimeout, request);
+  request->timer_running = true;
+  return REDISMODULE_OK;
+}
+
+}  // namespace
+
+int ReplyError(RedisModuleCtx* ctx, Error error) noexcept {
+  counters.Add(Counter::kErrors);
+  if (error == Error::kArity) return RedisModule_WrongArity(ctx);
+  // ErrorReply returns literals, which are NUL-terminated.
+  return RedisModule_ReplyWithError(ctx, ErrorReply(error).data());
+}
+
+void ReplyVerbose(RedisModuleCtx* ctx, const VerboseValues& values) noexcept {
+  RedisModule_ReplyWithMap(ctx, static_cast<long>(kVerboseFields.size()));
+  for (size_t i = 0; i < kVerboseFields.size(); ++i) {
+    RedisModule_ReplyWithStringBuffer(ctx, kVerboseFields[i].data(), kVerboseFields[i].size());
+    RedisModule_ReplyWithLongLong(ctx, values[i]);
+  }
+}
+
+// SHIELD.stats [RESET | CLUSTER [TIMEOUT <ms>]]
+//
+// Reply: this node's counters as a map; RESET: OK after zeroing them; CLUSTER: the counters
+// summed over every node that answered within the timeout, nodes_total, nodes_answered and a
+// map per node. Only the calling client waits.
+// Errors: "syntax error"; "timeout must be between 1 and 60000"; CLUSTER outside a cluster or
+// inside MULTI or a script.
+int StatsCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
+  counters.Add(Counter::kCalls);
+  counters.Add(Counter::kStatsCalls);
+  constexpr int kMaxArgs = 3;
+  if (argc - 1 > kMaxArgs) return ReplyError(ctx, Error::kSyntax);
+  std::string_view views[kMaxArgs];
+  const auto count = static_cast<size_t>(argc - 1);
+  for (size_t i = 0; i < count; ++i) views[i] = View(argv[i + 1]);
+  const StatsArgs args = ParseStatsArgs({views, count});
+  if (args.error != Error::kNone) return ReplyError(ctx, args.error);
+  switch (args.mode) {
+    case StatsMode::kReset:
+      counters = Counters{};
+      return RedisModule_ReplyWithSimpleString(ctx, "OK");
+    case StatsMode::kCluster:
+      return StartClusterStats(ctx, args.timeout_ms);
+    case StatsMode::kNode:
+      break;
+  }
+  RedisModule_ReplyWithMap(ctx, static_cast<long>(kCounterCount));
+  ReplyCounterFields(ctx, counters);
+  return REDISMODULE_OK;
+}
+
+void InfoCallback(RedisModuleInfoCtx* ctx, int /*for_crash_report*/) noexcept {
+  RedisModule_InfoAddSection(ctx, "");
+  for (size_t i = 0; i < kCounterCount; ++i) {
+    RedisModule_InfoAddFieldULongLong(ctx, kCounterNames[i].data(), counters.values[i]);
+  }
+}
+
+void RegisterStatsReceivers(RedisModuleCtx* ctx) noexcept {
+  RedisModule_RegisterClusterMessageReceiver(ctx, kStatsRequestType, OnStatsRequest);
+  RedisModule_RegisterClusterMessageReceiver(ctx, kStatsReplyType, OnStatsReply);
+}
+
+}  // namespace shield::glue

@@ -1,0 +1,97 @@
+// The store unit: the one place that reads bucket keys, writes them back and propagates writes.
+#include <cstring>
+
+#include "core/int_parse.hpp"
+#include "module/glue.hpp"
+
+namespace shield::glue {
+namespace {
+
+// Reads the count held by a string key, or says why it is not a bucket.
+Error ParseValue(std::string_view value, int64_t& tokens) noexcept {
+  const auto parsed = ParseStoredTokens(value);
+  if (!parsed) return Error::kInvalidStored;
+  tokens = *parsed;
+  return Error::kNone;
+}
+
+int64_t ExpiryOf(RedisModuleKey* key) noexcept {
+  const mstime_t expire_at = RedisModule_GetAbsExpire(key);
+  return expire_at == REDISMODULE_NO_EXPIRE ? kNoExpiry : expire_at;
+}
+
+}  // namespace
+
+Error OpenBucket(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out) noexcept {
+  out.name = name;
+  out.key = static_cast<RedisModuleKey*>(
+      RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE));
+  const int type = RedisModule_KeyType(out.key);
+  out.exists = type != REDISMODULE_KEYTYPE_EMPTY;
+  out.stored = {0, kNoExpiry};
+  if (!out.exists) return Error::kNone;
+  Error error = Error::kWrongType;
+  if (type == REDISMODULE_KEYTYPE_STRING) {
+    size_t len = 0;
+    const char* value = RedisModule_StringDMA(out.key, &len, REDISMODULE_READ);
+    error = ParseValue({value, len}, out.stored.tokens);
+    out.stored.expire_at_ms = ExpiryOf(out.key);
+  }
+  if (error != Error::kNone) CloseBucket(out);
+  return error;
+}
+
+void WriteBucket(RedisModuleCtx* ctx, BucketKey& bucket, const StoredBucket& value) noexcept {
+  char digits[kInt64TextCapacity];
+  const size_t len = FormatInt64(value.tokens, digits);
+  // Creates the string for a new key, resizes an existing one only when its length differs.
+  RedisModule_StringTruncate(bucket.key, len);
+  size_t current_len = 0;
+  char* stored = RedisModule_StringDMA(bucket.key, &current_len, REDISMODULE_WRITE);
+  std::memcpy(stored, digits, len);
+  RedisModule_SetAbsExpire(bucket.key, value.expire_at_ms);
+  RedisModule_SignalModifiedKey(ctx, bucket.name);
+  // The same keyspace events as the original's PSETEX, for clients that listen to them.
+  RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_STRING, "set", bucket.name);
+  RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_GENERIC, "expire", bucket.name);
+  RedisModule_Replicate(ctx, "SET", "sbcl", bucket.name, digits, len, "PXAT",
+                        static_cast<long long>(value.expire_at_ms));
+  bucket.exists = true;
+}
+
+void DeleteBucket(RedisModuleCtx* ctx, BucketKey& bucket) noexcept {
+  RedisModule_DeleteKey(bucket.key);
+  RedisModule_SignalModifiedKey(ctx, bucket.name);
+  RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_GENERIC, "del", bucket.name);
+  RedisModule_Replicate(ctx, "DEL", "s", bucket.name);
+  bucket.exists = false;
+}
+
+void CloseBucket(BucketKey& bucket) noexcept {
+  if (bucket.key != nullptr) RedisModule_CloseKey(bucket.key);
+  bucket.key = nullptr;
+}
+
+Error PeekBucket(RedisModuleCtx* ctx, RedisModuleString* name, StoredBucket& out) noexcept {
+  out = {0, kNoExpiry};
+  auto* key = static_cast<RedisModuleKey*>(RedisModule_OpenKey(ctx, name, REDISMODULE_READ));
+  const int type = RedisModule_KeyType(key);
+  if (type == REDISMODULE_KEYTYPE_EMPTY || type != REDISMODULE_KEYTYPE_STRING) {
+    RedisModule_CloseKey(key);
+    return type == REDISMODULE_KEYTYPE_EMPTY ? Error::kNone : Error::kWrongType;
+  }
+  out.expire_at_ms = ExpiryOf(key);
+  RedisModule_CloseKey(key);
+  // GET reads the value as the server holds it, whatever its encoding, and changes nothing.
+  RedisModuleCallReply* reply = RedisModule_Call(ctx, "GET", "s", name);
+  Error error = Error::kInvalidStored;
+  if (reply != nullptr && RedisModule_CallReplyType(reply) == REDISMODULE_REPLY_STRING) {
+    size_t len = 0;
+    const char* value = RedisModule_CallReplyStringPtr(reply, &len);
+    error = ParseValue({value, len}, out.tokens);
+  }
+  if (reply != nullptr) RedisModule_FreeCallReply(reply);
+  return error;
+}
+
+}  // namespace shield::glue
