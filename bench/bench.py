@@ -2,12 +2,16 @@
 """Shield's benchmark: SHIELD.absorb next to SET, SET PX, INCR and the Lua scripts users write.
 
 Everything runs against one redis-server with the module, started here on a free loopback port,
-in interleaved rounds; medians are reported. Writes results/results.json, results/results.md and
-results/chart.png. Run it through bench/run.sh, which installs and builds what it needs.
+in interleaved rounds; medians are reported. The floor module (bench/floor) is loaded next to
+Shield: its commands do only what the module API imposes on any bucket command, and each Shield
+command is also reported as a ratio to its floor, measured in the same run on the same server.
+Writes results/results.json, results/results.md and results/chart.png. Run it through
+bench/run.sh, which installs and builds what it needs; `--quick` is a smoke run of a few seconds.
 """
 
 import argparse
 import json
+import math
 import os
 import platform
 import re
@@ -26,6 +30,7 @@ from shield_servers import Server, wait_until  # noqa: E402
 
 KEYSPACE = 100_000
 BIG = 1_000_000_000_000  # a capacity no benchmark run can exhaust
+YEAR = 365 * 24 * 3600  # the refund buckets' period: they refill BIG tokens a year
 
 # name -> (command words for redis-benchmark, INFO commandstats entry, keys to prepare)
 WORKLOADS = {
@@ -38,14 +43,54 @@ WORKLOADS = {
     "absorb denied": (["SHIELD.absorb", "d:__rand_int__", "1", "3600", "1"], "SHIELD.absorb", "denied"),
     "Lua bucket": (["EVALSHA", "{bucket}", "1", "l:__rand_int__", str(BIG), "60", "1"], "evalsha", None),
     "Lua GCRA": (["EVALSHA", "{gcra}", "1", "g:__rand_int__", str(BIG), "60", "1"], "evalsha", None),
+    # The floor module's commands, on live keys (FLOOR.write on its own keys, which hold its value).
+    "floor write": (["FLOOR.write", "f:__rand_int__", "1", "1", "1"], "FLOOR.write", "floor"),
+    "floor read": (["FLOOR.read", "a:__rand_int__", "1", "1", "1"], "FLOOR.read", "allowed"),
+    "floor call read": (["FLOOR.call_read", "a:__rand_int__", "1", "1", "1"], "FLOOR.call_read", "allowed"),
+    "absorb VERBOSE": (["SHIELD.absorb", "a:__rand_int__", str(BIG), "60", "1", "VERBOSE"], "SHIELD.absorb",
+                       "allowed"),
+    "inspect": (["SHIELD.inspect", "a:__rand_int__", str(BIG), "60", "1"], "SHIELD.inspect", "allowed"),
+    # redis-benchmark draws a number for each __rand_int__, so the two keys have different numbers;
+    # the suffixes keep them apart when the numbers match.
+    "absorb_multi 2": (["SHIELD.absorb_multi", "{m:__rand_int__}:a", str(BIG), "60", "1",
+                        "{m:__rand_int__}:b", str(BIG), "60", "1"], "SHIELD.absorb_multi", "multi"),
+    "refund": (["SHIELD.refund", "r:__rand_int__", str(BIG), str(YEAR), "1"], "SHIELD.refund", "refund"),
+    "absorb BURST": (["SHIELD.absorb", "b:__rand_int__", str(BIG), "60", "1", "BURST", str(2 * BIG)],
+                     "SHIELD.absorb", "burst"),
 }
+
+# Ratios of a workload's cost to its floor's (or to plain absorb), with the issue's targets.
+FLOOR_RATIOS = [
+    ("absorb allowed", "floor write", 1.10),
+    ("absorb denied", "floor read", 1.10),
+    ("inspect", "floor read", 1.15),
+    ("inspect", "floor call read", 1.15),
+    ("absorb VERBOSE", "absorb allowed", 1.15),
+    ("absorb_multi 2", "absorb allowed", 1.6),
+    ("refund", "floor write", None),
+    ("absorb BURST", "absorb allowed", None),
+]
 
 PREPARE = {
     # Every key of the space holds a live bucket that will keep granting.
     "allowed": ("a:%012d", f"redis.call('SHIELD.absorb', key, '{BIG}', '60', '1')"),
     # Every key of the space holds an exhausted bucket that refills in an hour.
     "denied": ("d:%012d", "redis.call('SHIELD.absorb', key, '1', '3600', '1')"),
+    # Every key holds the floor module's value, so FLOOR.write overwrites it without resizing.
+    "floor": ("f:%012d", "redis.call('FLOOR.write', key, '1', '1', '1')"),
+    # Two live buckets per number, {m:N}:a and {m:N}:b.
+    "multi": ("{m:%012d}", f"redis.call('SHIELD.absorb', key .. ':a', '{BIG}', '60', '1') "
+                           f"redis.call('SHIELD.absorb', key .. ':b', '{BIG}', '60', '1')"),
+    # Half-empty buckets that take half a year to refill: every refund writes, none fills a bucket.
+    "refund": ("r:%012d", f"redis.call('DEL', key) redis.call('SHIELD.absorb', key, '{BIG}', '{YEAR}', '{BIG // 2}')"),
+    # Live buckets holding up to twice their capacity.
+    "burst": ("b:%012d", f"redis.call('SHIELD.absorb', key, '{BIG}', '60', '1', 'BURST', '{2 * BIG}')"),
 }
+
+
+def default_floor(module):
+    """Where the CMake build puts the floor module, next to the Shield module it built."""
+    return os.environ.get("SHIELD_FLOOR_MODULE") or str(Path(module).parent / "bench" / "floor" / "libshield_floor.so")
 
 
 def run(cmd, **kwargs):
@@ -77,7 +122,7 @@ def prepare_keys(client, kind, keyspace):
         client.eval(script, 0, start, min(keyspace, start + 50_000) - 1)
 
 
-def throughput(server, rounds, requests):
+def throughput(server, rounds, requests, names):
     client = server.client()
     shas = {
         "{bucket}": client.script_load((HERE / "lua" / "token_bucket.lua").read_text()),
@@ -86,12 +131,14 @@ def throughput(server, rounds, requests):
     results = {}
     for rnd in range(rounds):
         client.flushall()
-        prepare_keys(client, "allowed", KEYSPACE)
-        prepare_keys(client, "denied", KEYSPACE)
-        order = list(WORKLOADS) if rnd % 2 == 0 else list(reversed(WORKLOADS))
+        order = list(names) if rnd % 2 == 0 else list(reversed(names))
         for pipeline in (1, 16):
             for name in order:
                 words, stat, prep = WORKLOADS[name]
+                # Right before each run: a bucket lives one period (60 s) after its last write,
+                # less than a round takes, so keys prepared once per round would have expired.
+                if prep in PREPARE:
+                    prepare_keys(client, prep, KEYSPACE)
                 words = [shas.get(w, w) for w in words]
                 keyspace = 100_000_000 if prep == "new" else KEYSPACE
                 # "new" workloads: a fresh prefix per run and a 100M key space, so nearly every key is new.
@@ -164,6 +211,7 @@ def memory(server, count):
     result = {}
     scripts = {
         "SHIELD bucket": "redis.call('SHIELD.absorb', 'm:' .. i, '10', '60', '1')",
+        "SHIELD bucket BURST": "redis.call('SHIELD.absorb', 'm:' .. i, '10', '60', '1', 'BURST', '100')",
         "SET k <int> PX": "redis.call('SET', 'm:' .. i, '9', 'PX', '60000')",
     }
     for name, call in scripts.items():
@@ -222,9 +270,38 @@ def core_bench():
     return {b["name"]: round(b["cpu_time"], 1) for b in data["benchmarks"]}
 
 
+def floor_ratios(results):
+    """The rows of "ratio to the floor, same run": for each FLOOR_RATIOS pair that was measured,
+    the ratio of usec/call at pipeline 16 and, where callgrind counted both, of instructions."""
+    t = results["throughput"]
+    counted = results.get("instructions") or {}
+    rows = []
+    for name, base, target in FLOOR_RATIOS:
+        if name not in t or base not in t:
+            continue
+        usec = t[name]["P16"]["usec_per_call"] / t[base]["P16"]["usec_per_call"]
+        instr = counted[name] / counted[base] if counted.get(name) and counted.get(base) else None
+        rows.append({"workload": name, "vs": base, "target": target,
+                     "usec_ratio": round(usec, 3) if math.isfinite(usec) else None,
+                     "instructions_ratio": round(instr, 3) if instr is not None else None})
+    return rows
+
+
+def ratio_cell(value, target):
+    if value is None:
+        return "n/a"
+    return f"{value:.2f}" + (" (over)" if target is not None and value > target else "")
+
+
+def vs(row, base, field):
+    """row[field] / base[field] formatted, or n/a when the base workload was not run."""
+    return f"{row[field] / base[field]:.2f}" if base else "n/a"
+
+
 def write_markdown(results, path):
     t = results["throughput"]
-    set_px = t["SET PX"]
+    set_p16 = t.get("SET", {}).get("P16")
+    set_px = t.get("SET PX", {}).get("P16")
     lines = [
         f"Measured {results['date']} on {results['machine']}; {results['server']}.",
         "50 clients, random keys from a 100k key space (the \"new\" rows: 100M, so nearly every key is new), medians of "
@@ -237,9 +314,17 @@ def write_markdown(results, path):
         p1, p16 = row["P1"], row["P16"]
         lines.append(
             f"| {name} | {p1['ops_per_sec']:,.0f} | {p16['ops_per_sec']:,.0f} | "
-            f"{p16['ops_per_sec'] / t['SET']['P16']['ops_per_sec']:.2f} | "
-            f"{p16['ops_per_sec'] / set_px['P16']['ops_per_sec']:.2f} | {p16['usec_per_call']:.2f} | "
-            f"{p16['usec_per_call'] / set_px['P16']['usec_per_call']:.2f} |")
+            f"{vs(p16, set_p16, 'ops_per_sec')} | {vs(p16, set_px, 'ops_per_sec')} | {p16['usec_per_call']:.2f} | "
+            f"{vs(p16, set_px, 'usec_per_call')} |")
+    if results.get("floor_ratios"):
+        lines += ["", "Ratio to the floor, same run: the floor module's commands (bench/floor) do only what the "
+                  "module API imposes on a bucket command. usec/call at pipeline 16; instructions per call "
+                  "from callgrind where counted. \"(over)\": above the target.", "",
+                  "| workload | vs | usec/call ratio | instructions ratio | target |", "|---|---|---:|---:|---:|"]
+        for row in results["floor_ratios"]:
+            target = f"<= {row['target']:.2f}x" if row["target"] is not None else ""
+            lines.append(f"| {row['workload']} | {row['vs']} | {ratio_cell(row['usec_ratio'], row['target'])} | "
+                         f"{ratio_cell(row['instructions_ratio'], row['target'])} | {target} |")
     lines += ["", "Latency, 4 clients, pipeline 1 (ms):", "", "| workload | p50 | p99 | p99.9 |", "|---|---:|---:|---:|"]
     for name, row in results["latency"].items():
         lines.append(f"| {name} | {row['p50']:.3f} | {row['p99']:.3f} | {row['p99.9']:.3f} |")
@@ -254,9 +339,10 @@ def write_markdown(results, path):
                   ", ".join(f"{k} {v:,.0f}" for k, v in results["cluster"].items()) +
                   ". Two cores run the client and every server, so this does not show scaling."]
     if results.get("instructions"):
-        base = results["instructions"]["SET PX"]
+        base = results["instructions"].get("SET PX")
         lines += ["", "Instructions the server runs per call (callgrind, inclusive, the command's handler): " +
-                  ", ".join(f"{k} {v:,} ({v / base:.2f}x SET PX)" for k, v in results["instructions"].items())]
+                  ", ".join(f"{k} {v:,}" + (f" ({v / base:.2f}x SET PX)" if base else "")
+                            for k, v in results["instructions"].items())]
     if results.get("core"):
         lines += ["", "Core alone (Google Benchmark, ns): " +
                   ", ".join(f"{k} {v}" for k, v in results["core"].items())]
@@ -271,6 +357,8 @@ def draw_chart(results, path):
     except ImportError:
         return False
     t = results["throughput"]
+    if "SET PX" not in t:
+        return False
     names = list(t)
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [2, 1]})
     width = 0.38
@@ -305,11 +393,28 @@ def main():
     parser.add_argument("--memory-keys", type=int, default=1_000_000)
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--module", default=os.environ.get("SHIELD_MODULE", str(REPO / "build" / "libredis_shield.so")))
+    parser.add_argument("--floor", default=None,
+                        help="the floor module (default: bench/floor/libshield_floor.so in --module's build folder, "
+                             "or $SHIELD_FLOOR_MODULE)")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated workloads to run for throughput and callgrind (default: all)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 1 round, 2,000 requests, 20,000 memory keys; no Node, cluster, core "
+                             "benchmark or callgrind")
     args = parser.parse_args()
+    floor = os.path.abspath(args.floor or default_floor(args.module))
+    names = list(WORKLOADS)
+    if args.only:
+        names = [n.strip() for n in args.only.split(",")]
+        unknown = [n for n in names if n not in WORKLOADS]
+        if unknown:
+            parser.error(f"unknown workloads {unknown}; known: {', '.join(WORKLOADS)}")
+    if args.quick:
+        args.rounds, args.requests, args.memory_keys = 1, 2_000, 20_000
     binary = shutil.which("redis-server")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    server = Server(binary, module=args.module, extra_args=["--appendonly", "no"]).start()
+    server = Server(binary, module=args.module, extra_args=["--appendonly", "no", "--loadmodule", floor]).start()
     try:
         version = server.client().info("server")["redis_version"]
         results = {
@@ -319,22 +424,26 @@ def main():
             "rounds": args.rounds,
         }
         print("throughput ...", flush=True)
-        results["throughput"] = throughput(server, args.rounds, args.requests)
+        results["throughput"] = throughput(server, args.rounds, args.requests, names)
         print("latency ...", flush=True)
         results["latency"] = latencies(server, args.rounds, args.requests // 2)
         print("memory ...", flush=True)
         results["memory"] = memory(server, args.memory_keys)
-        print("node ...", flush=True)
-        results["node"] = node_compare(server, args.requests // 2)
+        if not args.quick:
+            print("node ...", flush=True)
+            results["node"] = node_compare(server, args.requests // 2)
     finally:
         server.cleanup()
-    print("cluster ...", flush=True)
-    results["cluster"] = cluster_compare(binary, args.module, args.requests * 3)
-    results["core"] = core_bench()
-    if shutil.which("valgrind"):
-        print("instructions (callgrind) ...", flush=True)
-        from instructions import measure
-        results["instructions"] = measure(str(Path(args.module).resolve()))
+    if not args.quick:
+        print("cluster ...", flush=True)
+        results["cluster"] = cluster_compare(binary, args.module, args.requests * 3)
+        results["core"] = core_bench()
+        if shutil.which("valgrind"):
+            print("instructions (callgrind) ...", flush=True)
+            from instructions import MEASURED, measure
+            counted = [n for n in MEASURED if n in names]
+            results["instructions"] = measure(str(Path(args.module).resolve()), counted, floor=floor)
+    results["floor_ratios"] = floor_ratios(results)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     write_markdown(results, out / "results.md")
     draw_chart(results, out / "chart.png")

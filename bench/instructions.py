@@ -2,12 +2,14 @@
 """Instructions the server executes per call, counted by callgrind: repeatable whatever else the
 machine is doing, so it shows small changes that throughput on a shared two-core box hides.
 
-Runs redis-server with the module under valgrind, sends each workload, and reads the inclusive
-instruction count of the command's handler (setCommand, SHIELD's dispatcher, evalShaCommand).
+Runs redis-server with the module and the floor module (bench/floor) under valgrind, sends each
+workload, and reads the inclusive instruction count of the command's handler (setCommand, the
+module command dispatcher, evalShaCommand).
 """
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -24,7 +26,9 @@ from shield_servers import Server  # noqa: E402
 CALLS = 20_000
 
 # The workloads of the throughput benchmark (same commands, same prepared keys) that are counted.
-MEASURED = ["SET PX", "SET PX new", "absorb new", "absorb allowed", "absorb denied", "Lua bucket"]
+MEASURED = ["SET PX", "SET PX new", "absorb new", "absorb allowed", "absorb denied", "Lua bucket",
+            "floor write", "floor read", "floor call read", "absorb VERBOSE", "inspect", "absorb_multi 2",
+            "refund", "absorb BURST"]
 
 # Valkey renamed the module command dispatcher.
 DISPATCHERS = {"redis": "RedisModuleCommandDispatcher", "valkey": "ValkeyModuleCommandDispatcher"}
@@ -33,15 +37,17 @@ DISPATCHERS = {"redis": "RedisModuleCommandDispatcher", "valkey": "ValkeyModuleC
 HANDLERS = {"set": "setCommand", "evalsha": "evalShaCommand"}
 
 
-def measure(module, names=MEASURED, calls=CALLS, keyspace=1000, server_binary=None, kind="redis"):
-    from bench import WORKLOADS, prepare_keys
+def measure(module, names=MEASURED, calls=CALLS, keyspace=1000, server_binary=None, kind="redis", floor=None):
+    from bench import PREPARE, WORKLOADS, default_floor, prepare_keys
 
+    floor = os.path.abspath(floor or default_floor(module))
     results = {}
     for name in names:
         words, stat, prep = WORKLOADS[name]
         symbol = HANDLERS.get(stat, DISPATCHERS[kind])
         out_file = tempfile.mktemp(prefix="shield-callgrind-")
         server = Server(server_binary or shutil.which("redis-server"), module=module,
+                        extra_args=["--loadmodule", floor],
                         launcher=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
                                   "--toggle-collect=call"])
         server.start(timeout=60)
@@ -49,7 +55,7 @@ def measure(module, names=MEASURED, calls=CALLS, keyspace=1000, server_binary=No
             client = server.client()
             sha = client.script_load((HERE / "lua" / "token_bucket.lua").read_text())
             words = [sha if w == "{bucket}" else w for w in words]
-            if prep in ("allowed", "denied"):
+            if prep in PREPARE:
                 prepare_keys(client, prep, keyspace)
             space = 1_000_000_000 if prep == "new" else keyspace  # "new": nearly every key is new
             # Warm-up (creates the keys), then the measured calls: the difference of two dumps.
@@ -88,5 +94,10 @@ if __name__ == "__main__":
     parser.add_argument("--module", required=True)
     parser.add_argument("--server", default=None, help="server binary (default: redis-server on PATH)")
     parser.add_argument("--kind", choices=sorted(DISPATCHERS), default="redis")
+    parser.add_argument("--floor", default=None, help="the floor module (default: next to --module, as bench.py)")
+    parser.add_argument("--only", default=None, help="comma-separated workloads (default: all of MEASURED)")
+    parser.add_argument("--calls", type=int, default=CALLS)
     args = parser.parse_args()
-    print(json.dumps(measure(str(Path(args.module).resolve()), server_binary=args.server, kind=args.kind), indent=2))
+    names = [n.strip() for n in args.only.split(",")] if args.only else MEASURED
+    print(json.dumps(measure(str(Path(args.module).resolve()), names, calls=args.calls, server_binary=args.server,
+                             kind=args.kind, floor=args.floor), indent=2))

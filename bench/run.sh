@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Shield's benchmark (a few minutes on two cores) and writes bench/results/:
 # results.md (the table), results.json and chart.png. Installs and builds what it needs.
-# Extra arguments go to bench.py (--rounds, --requests, --memory-keys).
+# Extra arguments go to bench.py (--rounds, --requests, --memory-keys, --only, --quick).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
