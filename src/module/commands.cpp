@@ -7,8 +7,10 @@
 namespace shield::glue {
 namespace {
 
-// <capacity> <period> [<tokens>] [BURST <n>] [VERBOSE]: at most six arguments after the key.
-constexpr int kMaxBucketArgs = 6;
+// <capacity> <period> [<tokens>] [BURST <n>] [VERBOSE] is at most six arguments after the key;
+// the parser sees up to 16, so that an option given twice is reported as such. Longer calls get
+// the arity error.
+constexpr int kMaxBucketArgs = 16;
 
 // Parses the arguments after <key> of a one-bucket command, and checks that the bucket's expiry
 // fits at `now_ms`.

@@ -4,7 +4,9 @@ Each server runs on a free loopback port in its own temporary folder, is waited 
 a condition (never a fixed sleep), and is stopped by the PID we started.
 """
 
+import csv
 import os
+import select
 import shutil
 import signal
 import socket
@@ -202,3 +204,134 @@ def original_reading(value, pttl_ms, capacity, period_s):
     elapsed = period_ms - ttl
     refilled = elapsed * capacity // period_ms
     return min(capacity, max(0, int(value)) + refilled)
+
+
+class RespError(Exception):
+    """An error reply read by RespClient."""
+
+
+class RespClient:
+    """One bare connection that returns replies as the server sent them, in RESP2 or RESP3.
+
+    redis-py 4 cannot read RESP3; this reads it: a map becomes a dict in the server's order, a set
+    a Python set, a big number an int, an error a RespError (returned, not raised), strings str.
+    """
+
+    def __init__(self, port, protocol=2, timeout=10):
+        self.sock = socket.create_connection((HOST, port), timeout=timeout)
+        self.file = self.sock.makefile("rb")
+        if protocol == 3:
+            hello = self.call("HELLO", "3")
+            assert isinstance(hello, dict) and hello["proto"] == 3, hello
+
+    def call(self, *args):
+        parts = [b"*%d\r\n" % len(args)]
+        for arg in args:
+            data = arg if isinstance(arg, bytes) else str(arg).encode()
+            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        self.sock.sendall(b"".join(parts))
+        return self._read()
+
+    def _line(self):
+        line = self.file.readline()
+        if not line.endswith(b"\r\n"):
+            raise ConnectionError("connection closed mid-reply")
+        return line[:-2]
+
+    def _read(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind in (b"+",):
+            return rest.decode()
+        if kind in (b"-", b"!"):
+            text = self._bulk(int(rest)) if kind == b"!" else rest.decode()
+            return RespError(text)
+        if kind in (b":", b"("):
+            return int(rest)
+        if kind == b",":
+            return float(rest)
+        if kind == b"#":
+            return rest == b"t"
+        if kind == b"_":
+            return None
+        if kind in (b"$", b"="):
+            length = int(rest)
+            return None if length < 0 else self._bulk(length)
+        if kind in (b"*", b"~", b">"):
+            count = int(rest)
+            if count < 0:
+                return None
+            items = [self._read() for _ in range(count)]
+            return set(items) if kind == b"~" else items
+        if kind in (b"%", b"|"):
+            pairs = [(self._read(), self._read()) for _ in range(int(rest))]
+            if kind == b"|":  # an attribute: skip it, the reply follows
+                return self._read()
+            return dict(pairs)
+        raise ConnectionError(f"unknown RESP type in {line!r}")
+
+    def _bulk(self, length):
+        data = self.file.read(length + 2)
+        return data[:-2].decode(errors="surrogateescape")
+
+    def close(self):
+        self.file.close()
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class ReplicationStream:
+    """What a server sends its replicas, read with `redis-cli --replica` (as test_replication.py
+    does): `commands_until(marker)` writes the key `marker` and returns every command propagated
+    before it, each as a list of strings, without the PINGs and SELECTs the server adds."""
+
+    def __init__(self, server):
+        self.server = server
+        self.process = None
+        self.buffer = b""
+
+    def __enter__(self):
+        self.process = subprocess.Popen([cli_binary(), "-h", HOST, "-p", str(self.server.port), "--replica"],
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        synced = any("Logging commands from master" in line for line in self._lines(timeout=15))
+        assert synced, "redis-cli --replica did not finish its sync"
+        # redis-cli takes the first line the server sends after the sync for the reply to its
+        # REPLCONF ACK and does not print it: let that be a write of our own.
+        self.commands_until(f"replication-stream-warmup:{os.getpid()}:{time.monotonic_ns()}")
+        return self
+
+    def __exit__(self, *exc):
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def _lines(self, timeout):
+        fd = self.process.stdout.fileno()
+        while True:
+            while b"\n" not in self.buffer:
+                ready, _, _ = select.select([fd], [], [], timeout)
+                chunk = os.read(fd, 65536) if ready else b""
+                if not chunk:
+                    return
+                self.buffer += chunk
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            yield line.decode(errors="replace")
+
+    def commands_until(self, marker, timeout=15):
+        with self.server.client() as c:
+            c.set(marker, 1)
+        commands = []
+        for line in self._lines(timeout):
+            line = line.strip()
+            if not line.startswith('"'):
+                continue
+            command = next(csv.reader([line]))
+            if command[0].upper() == "SET" and command[1:2] == [marker]:
+                return commands
+            if command[0].upper() not in ("PING", "SELECT"):
+                commands.append(command)
+        raise TimeoutError(f"the marker {marker!r} never reached the replication stream; got {commands}")

@@ -1,0 +1,176 @@
+"""SHIELD.stats and INFO shield: the node's counters. Each test starts its own server, so the
+counters start at zero."""
+
+import uuid
+
+import pytest
+import redis
+from shield_servers import RespClient
+
+FIELDS = ["calls", "allowed", "denied", "errors", "tokens_absorbed", "tokens_refunded", "buckets_reset",
+          "absorb_calls", "inspect_calls", "absorb_multi_calls", "refund_calls", "reset_calls", "stats_calls"]
+MAX = 2**63 - 1
+
+
+def as_map(reply):
+    """SHIELD.stats in RESP2: field/value pairs; values may come as integers or decimal strings."""
+    assert isinstance(reply, list) and len(reply) % 2 == 0, reply
+    return {field: int(value) for field, value in zip(reply[::2], reply[1::2])}
+
+
+def info_counters(r):
+    info = r.info("shield")
+    return {field: int(info[f"SHIELD_{field}"]) for field in FIELDS}
+
+
+def key():
+    return f"stats:{uuid.uuid4().hex}"
+
+
+def run_known_sequence(r):
+    """Every command once or more, with known outcomes. Returns the counters it must produce."""
+    a, b, c = key(), key(), key()
+    assert r.execute_command("SHIELD.absorb", a, 10, 60, 3) == 7  # allowed, 3 tokens
+    assert r.execute_command("SHIELD.absorb", a, 10, 60, 8) == -1  # denied
+    assert r.execute_command("SHIELD.absorb_multi", b, 10, 60, 2, c, 10, 60, 2) == [8, 8]  # allowed, 4 tokens
+    assert r.execute_command("SHIELD.absorb_multi", b, 10, 60, 9, c, 10, 60, 1) == [-1, 8]  # denied
+    assert r.execute_command("SHIELD.inspect", a, 10, 60)[1] == 1
+    assert r.execute_command("SHIELD.inspect", a, 10, 60, 100)[1] == 0  # inspect decides nothing
+    assert r.execute_command("SHIELD.refund", a, 10, 60, 2) == 9  # 2 tokens back
+    assert r.execute_command("SHIELD.reset", a, b, key()) == 2
+    with pytest.raises(redis.ResponseError):
+        r.execute_command("SHIELD.absorb", a, 0, 60)  # an error from the module
+    r.rpush(c + ":list", "x")
+    with pytest.raises(redis.ResponseError):
+        r.execute_command("SHIELD.inspect", c + ":list", 10, 60)  # WRONGTYPE
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+        r.execute_command("SHIELD.absorb", a, 10)  # refused by the server: not counted
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+        r.execute_command("SHIELD.reset")  # refused by the server: not counted
+    return {"calls": 10, "allowed": 2, "denied": 2, "errors": 2, "tokens_absorbed": 7, "tokens_refunded": 2,
+            "buckets_reset": 2, "absorb_calls": 3, "inspect_calls": 3, "absorb_multi_calls": 2,
+            "refund_calls": 1, "reset_calls": 1, "stats_calls": 0}
+
+
+def test_stats_of_a_fresh_server_are_zero(make_server):
+    r = make_server().client()
+    assert info_counters(r) == dict.fromkeys(FIELDS, 0)
+
+
+def test_info_shield_counts_a_known_sequence_of_calls(make_server):
+    r = make_server().client()
+    expected = run_known_sequence(r)
+    assert info_counters(r) == expected
+
+
+def test_stats_replies_the_counters_as_pairs_in_resp2(make_server):
+    r = make_server().client()
+    expected = run_known_sequence(r)
+    reply = r.execute_command("SHIELD.stats")
+    assert sorted(reply[::2]) == sorted(FIELDS)
+    stats = as_map(reply)
+    # A SHIELD.stats call counts itself (docs/commands.md), in `calls` and `stats_calls`.
+    assert stats == {**expected, "calls": expected["calls"] + 1, "stats_calls": 1}
+    assert info_counters(r) == {**expected, "calls": expected["calls"] + 1, "stats_calls": 1}
+
+
+def test_stats_replies_a_map_in_resp3(make_server):
+    server = make_server()
+    expected = run_known_sequence(server.client())
+    with RespClient(server.port, protocol=3) as c:
+        reply = c.call("SHIELD.stats")
+        lower = c.call("shield.STATS")
+    assert isinstance(reply, dict), reply
+    assert sorted(reply) == sorted(FIELDS)
+    assert {k: int(v) for k, v in reply.items()} == {**expected, "calls": expected["calls"] + 1,
+                                                     "stats_calls": 1}
+    assert int(lower["stats_calls"]) == 2
+
+
+def test_stats_reset_zeroes_the_counters(make_server):
+    r = make_server().client()
+    run_known_sequence(r)
+    assert r.execute_command("SHIELD.stats", "RESET") == "OK"
+    after = info_counters(r)
+    # Nothing survives, the RESET call included.
+    assert after == dict.fromkeys(FIELDS, 0)
+    assert r.execute_command("SHIELD.absorb", key(), 10, 60, 4) == 6
+    assert info_counters(r)["tokens_absorbed"] == 4
+    assert r.execute_command("SHIELD.stats", "reset") == "OK"  # case-insensitive
+    assert info_counters(r)["tokens_absorbed"] == 0
+
+
+def test_tokens_absorbed_saturates_at_two_to_the_63_minus_one(make_server):
+    server = make_server()
+    r = server.client()
+    for _ in range(3):
+        assert r.execute_command("SHIELD.absorb", key(), MAX, 1, MAX) == 0
+    assert int(r.info("shield")["SHIELD_tokens_absorbed"]) == 2**63 - 1
+    assert as_map(r.execute_command("SHIELD.stats"))["tokens_absorbed"] == 2**63 - 1
+    with RespClient(server.port, protocol=3) as c:
+        assert int(c.call("SHIELD.stats")["tokens_absorbed"]) == 2**63 - 1
+    assert r.execute_command("SHIELD.absorb", key(), 10, 60, 1) == 9  # stays saturated
+    assert int(r.info("shield")["SHIELD_tokens_absorbed"]) == 2**63 - 1
+
+
+def test_tokens_refunded_saturates_at_two_to_the_63_minus_one(make_server):
+    r = make_server().client()
+    century = 100 * 365 * 24 * 3600  # slow enough that the refill between the calls is negligible
+    for _ in range(3):
+        k = key()
+        assert r.execute_command("SHIELD.absorb", k, MAX, century, MAX) == 0
+        assert r.execute_command("SHIELD.refund", k, MAX, century, MAX) == MAX
+    assert int(r.info("shield")["SHIELD_tokens_refunded"]) == 2**63 - 1
+
+
+def test_multi_call_counts_once_and_sums_its_tokens(make_server):
+    r = make_server().client()
+    a, b, c = key(), key(), key()
+    assert r.execute_command("SHIELD.absorb_multi", a, 10, 60, 1, b, 10, 60, 2, c, 10, 60, 3) == [9, 8, 7]
+    counters = info_counters(r)
+    assert (counters["allowed"], counters["denied"], counters["absorb_multi_calls"]) == (1, 0, 1)
+    assert counters["tokens_absorbed"] == 6
+
+
+def test_stats_cluster_outside_a_cluster_is_an_error(r):
+    with pytest.raises(redis.ResponseError) as raised:
+        r.execute_command("SHIELD.stats", "CLUSTER")
+    assert str(raised.value) == "SHIELD.stats CLUSTER needs cluster mode"
+
+
+@pytest.mark.parametrize("args", [("nope",), ("RESETS",), ("CLUSTERS",)], ids=lambda a: " ".join(a))
+def test_stats_with_an_unknown_subcommand_is_a_syntax_error(r, args):
+    with pytest.raises(redis.ResponseError) as raised:
+        r.execute_command("SHIELD.stats", *args)
+    assert str(raised.value) == "syntax error"
+
+
+def test_stats_runs_inside_multi(r):
+    with r.pipeline(transaction=True) as tx:
+        tx.execute_command("SHIELD.stats")
+        (reply,) = tx.execute()
+    assert sorted(reply[::2]) == sorted(FIELDS)
+
+
+def test_stats_is_declared_readonly_without_keys(r):
+    r.set_response_callback("COMMAND", lambda response, **options: response)
+    name, arity, flags, first, last, step = r.execute_command("COMMAND", "INFO", "SHIELD.stats")[0][:6]
+    assert "readonly" in flags and "write" not in flags
+    assert (first, last, step) == (0, 0, 0)
+
+
+def test_info_latencystats_lists_every_shield_command(make_server):
+    r = make_server().client()
+    assert r.config_get("latency-tracking")["latency-tracking"] == "yes"
+    k = key()
+    r.execute_command("SHIELD.absorb", k, 10, 60)
+    r.execute_command("SHIELD.inspect", k, 10, 60)
+    r.execute_command("SHIELD.absorb_multi", k, 10, 60, 1)
+    r.execute_command("SHIELD.refund", k, 10, 60, 1)
+    r.execute_command("SHIELD.reset", k)
+    r.execute_command("SHIELD.stats")
+    stats = r.info("latencystats")
+    for command in ("SHIELD.absorb", "SHIELD.inspect", "SHIELD.absorb_multi", "SHIELD.refund", "SHIELD.reset",
+                    "SHIELD.stats"):
+        # The server names a module command as the module registered it.
+        assert f"latency_percentiles_usec_{command}" in stats, sorted(stats)
