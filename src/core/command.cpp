@@ -92,6 +92,9 @@ std::string_view ErrorReply(Error error) noexcept {
       return "ERR SHIELD.stats CLUSTER needs cluster mode";
     case Error::kCannotBlock:
       return "ERR SHIELD.stats CLUSTER cannot run inside MULTI or a script";
+    case Error::kPropagation:
+      return "ERR Shield cannot propagate its write to replicas and the AOF (is SET or DEL "
+             "renamed?); nothing was written";
     case Error::kInvalidStored:
       return "ERR invalid token count in Redis";
     case Error::kWrongType:

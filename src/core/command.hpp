@@ -26,6 +26,7 @@ enum class Error {
   kTimeout,         // SHIELD.stats CLUSTER TIMEOUT out of range
   kNeedsCluster,    // SHIELD.stats CLUSTER outside cluster mode
   kCannotBlock,     // SHIELD.stats CLUSTER inside MULTI or a script
+  kPropagation,     // the server refused to propagate a write (SET or DEL renamed away)
   kInvalidStored,   // the key holds a string that is not a token count
   kWrongType,       // the key holds another type
 };

@@ -26,14 +26,28 @@ enum class Counter : std::size_t {
   kRefundCalls,
   kResetCalls,
   kStatsCalls,
+  kPropagationErrors,
   kCount,
 };
 inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::kCount);
 
 inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
-    "calls",           "allowed",       "denied",       "errors",        "tokens_absorbed",
-    "tokens_refunded", "buckets_reset", "absorb_calls", "inspect_calls", "absorb_multi_calls",
-    "refund_calls",    "reset_calls",   "stats_calls"};
+    "calls",           "allowed",
+    "denied",          "errors",
+    "tokens_absorbed", "tokens_refunded",
+    "buckets_reset",   "absorb_calls",
+    "inspect_calls",   "absorb_multi_calls",
+    "refund_calls",    "reset_calls",
+    "stats_calls",     "propagation_errors"};
+
+// A counter added to the enum without a name would reply an empty field.
+constexpr bool EveryCounterIsNamed() {
+  for (const auto name : kCounterNames) {
+    if (name.empty()) return false;
+  }
+  return true;
+}
+static_assert(EveryCounterIsNamed(), "every Counter needs its name in kCounterNames");
 
 // The largest value a counter takes: the largest integer a RESP reply can carry (2^63-1).
 inline constexpr uint64_t kCounterMax = static_cast<uint64_t>(INT64_MAX);

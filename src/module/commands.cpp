@@ -90,7 +90,13 @@ int AbsorbCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
     return ReplyError(ctx, error);
   }
   const AbsorbDecision decision = Absorb(args.limits, bucket.stored, args.tokens, now_ms);
-  if (decision.allowed) WriteBucket(ctx, bucket, StoreAt(args.limits, decision.after, now_ms));
+  if (decision.allowed) {
+    const Error error = WriteBucket(ctx, bucket, StoreAt(args.limits, decision.after, now_ms));
+    if (error != Error::kNone) {
+      CloseBucket(bucket);
+      return ReplyError(ctx, error);
+    }
+  }
   CloseBucket(bucket);
   CountDecision(decision.allowed, static_cast<uint64_t>(args.tokens));
   if (args.verbose) {
@@ -169,8 +175,12 @@ int AbsorbMultiCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) 
     }
   }
   if (allowed) {
+    // Every write propagates as SET: if the server can propagate the first, it can the others,
+    // so a refusal leaves every bucket as it was.
     for (MultiSlot& slot : slots) {
-      WriteBucket(ctx, slot.key, StoreAt(slot.args.limits, slot.decision.after, now_ms));
+      const Error error =
+          WriteBucket(ctx, slot.key, StoreAt(slot.args.limits, slot.decision.after, now_ms));
+      if (error != Error::kNone) return ReplyError(ctx, error);
     }
   }
   CountDecision(allowed, tokens);
@@ -207,7 +217,11 @@ int RefundCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
   BucketState after = before;
   if (before.available < args.limits.max_tokens) {
     after = Give(args.limits, before, args.tokens);
-    WriteBucket(ctx, bucket, StoreAt(args.limits, after, now_ms));
+    const Error error = WriteBucket(ctx, bucket, StoreAt(args.limits, after, now_ms));
+    if (error != Error::kNone) {
+      CloseBucket(bucket);
+      return ReplyError(ctx, error);
+    }
     counters.Add(Counter::kTokensRefunded,
                  static_cast<uint64_t>(after.available - before.available));
   }
@@ -239,11 +253,14 @@ int ResetCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexce
     bucket.name = argv[i];
     bucket.key = static_cast<RedisModuleKey*>(
         RedisModule_OpenKey(ctx, argv[i], REDISMODULE_READ | REDISMODULE_WRITE));
+    Error error = Error::kNone;
     if (RedisModule_KeyType(bucket.key) != REDISMODULE_KEYTYPE_EMPTY) {
-      DeleteBucket(ctx, bucket);
-      ++deleted;
+      // As in absorb_multi: if the first DEL propagates, so do the others.
+      error = DeleteBucket(ctx, bucket);
+      if (error == Error::kNone) ++deleted;
     }
     CloseBucket(bucket);
+    if (error != Error::kNone) return ReplyError(ctx, error);
   }
   counters.Add(Counter::kBucketsReset, static_cast<uint64_t>(deleted));
   return RedisModule_ReplyWithLongLong(ctx, deleted);

@@ -45,11 +45,12 @@ struct BucketKey {
 Error OpenBucket(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out) noexcept;
 
 // Stores `bucket` in place and sends its effect, never the command, to replicas and the AOF:
-// `SET key tokens PXAT expire_at`.
-void WriteBucket(RedisModuleCtx* ctx, BucketKey& bucket, const StoredBucket& value) noexcept;
+// `SET key tokens PXAT expire_at`. When the server cannot propagate it (SET renamed away),
+// nothing is written and the result is Error::kPropagation.
+Error WriteBucket(RedisModuleCtx* ctx, BucketKey& bucket, const StoredBucket& value) noexcept;
 
-// Deletes the bucket and propagates `DEL key`.
-void DeleteBucket(RedisModuleCtx* ctx, BucketKey& bucket) noexcept;
+// Deletes the bucket and propagates `DEL key`; as WriteBucket when DEL cannot be propagated.
+Error DeleteBucket(RedisModuleCtx* ctx, BucketKey& bucket) noexcept;
 
 void CloseBucket(BucketKey& bucket) noexcept;
 

@@ -131,8 +131,12 @@ void OnStatsRequest(RedisModuleCtx* ctx, const char* sender_id, uint8_t /*type*/
   if (!request_id) return;
   uint8_t reply[kStatsReplySize];
   EncodeStatsReply(*request_id, counters, std::span<uint8_t, kStatsReplySize>(reply));
-  RedisModule_SendClusterMessage(ctx, const_cast<char*>(sender_id), kStatsReplyType,
-                                 reinterpret_cast<const char*>(reply), kStatsReplySize);
+  // Node IDs come as 40 bytes without a terminating NUL, and the servers look them up as C
+  // strings: pass a terminated copy.
+  char sender[REDISMODULE_NODE_ID_LEN + 1] = {};
+  std::memcpy(sender, sender_id, REDISMODULE_NODE_ID_LEN);
+  RedisModule_SendClusterMessage(ctx, sender, kStatsReplyType, reinterpret_cast<const char*>(reply),
+                                 kStatsReplySize);
 }
 
 // A node answers one of our requests.
@@ -177,21 +181,23 @@ int StartClusterStats(RedisModuleCtx* ctx, int64_t timeout_ms) noexcept {
   EncodeStatsRequest(request->id, std::span<uint8_t, kStatsRequestSize>(message));
   for (size_t i = 0; i < count; ++i) {
     NodeEntry& node = request->nodes[i];
+    // The list's IDs are not NUL-terminated; node.id (zero-filled) is, and is what the server's
+    // lookups get.
     std::memcpy(node.id, ids[i], REDISMODULE_NODE_ID_LEN);
     int flags = 0;
-    if (RedisModule_GetClusterNodeInfo(ctx, ids[i], node.ip, nullptr, &node.port, &flags) !=
+    if (RedisModule_GetClusterNodeInfo(ctx, node.id, node.ip, nullptr, &node.port, &flags) !=
         REDISMODULE_OK) {
       node.status = NodeStatus::kUnreachable;
       continue;
     }
     node.primary = (flags & REDISMODULE_NODE_MASTER) != 0;
-    if (my_id != nullptr && std::memcmp(ids[i], my_id, REDISMODULE_NODE_ID_LEN) == 0) {
+    if (my_id != nullptr && std::memcmp(node.id, my_id, REDISMODULE_NODE_ID_LEN) == 0) {
       node.status = NodeStatus::kOk;
       node.counters = counters;
       continue;
     }
     node.status = NodeStatus::kTimeout;
-    if (RedisModule_SendClusterMessage(ctx, ids[i], kStatsRequestType,
+    if (RedisModule_SendClusterMessage(ctx, node.id, kStatsRequestType,
                                        reinterpret_cast<const char*>(message),
                                        kStatsRequestSize) != REDISMODULE_OK) {
       node.status = NodeStatus::kUnreachable;

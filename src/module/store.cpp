@@ -15,6 +15,25 @@ Error ParseValue(std::string_view value, int64_t& tokens) noexcept {
   return Error::kNone;
 }
 
+// How often a failing propagation is logged at most: once a minute is enough to be seen in any
+// log without flooding it at the rate of calls.
+constexpr int64_t kPropagationLogIntervalMs = 60'000;
+int64_t last_propagation_log_ms = 0;  // 0: never logged
+
+Error PropagationFailed(RedisModuleCtx* ctx, const char* command) noexcept {
+  counters.Add(Counter::kPropagationErrors);
+  const int64_t now_ms = NowMs();
+  if (last_propagation_log_ms == 0 || now_ms < last_propagation_log_ms ||
+      now_ms - last_propagation_log_ms >= kPropagationLogIntervalMs) {
+    last_propagation_log_ms = now_ms;
+    RedisModule_Log(ctx, "warning",
+                    "Shield cannot propagate its writes as %s (is %s renamed?): calls that would "
+                    "write fail and change nothing (SHIELD_propagation_errors counts them)",
+                    command, command);
+  }
+  return Error::kPropagation;
+}
+
 int64_t ExpiryOf(RedisModuleKey* key) noexcept {
   const mstime_t expire_at = RedisModule_GetAbsExpire(key);
   return expire_at == REDISMODULE_NO_EXPIRE ? kNoExpiry : expire_at;
@@ -41,9 +60,15 @@ Error OpenBucket(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out) n
   return error;
 }
 
-void WriteBucket(RedisModuleCtx* ctx, BucketKey& bucket, const StoredBucket& value) noexcept {
+Error WriteBucket(RedisModuleCtx* ctx, BucketKey& bucket, const StoredBucket& value) noexcept {
   char digits[kInt64TextCapacity];
   const size_t len = FormatInt64(value.tokens, digits);
+  // Propagation first: the server sends it when the command ends, and if it cannot (SET renamed
+  // away), the key must not change here alone.
+  if (RedisModule_Replicate(ctx, "SET", "sbcl", bucket.name, digits, len, "PXAT",
+                            static_cast<long long>(value.expire_at_ms)) != REDISMODULE_OK) {
+    return PropagationFailed(ctx, "SET");
+  }
   // Creates the string for a new key, resizes an existing one only when its length differs.
   RedisModule_StringTruncate(bucket.key, len);
   size_t current_len = 0;
@@ -54,17 +79,19 @@ void WriteBucket(RedisModuleCtx* ctx, BucketKey& bucket, const StoredBucket& val
   // The same keyspace events as the original's PSETEX, for clients that listen to them.
   RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_STRING, "set", bucket.name);
   RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_GENERIC, "expire", bucket.name);
-  RedisModule_Replicate(ctx, "SET", "sbcl", bucket.name, digits, len, "PXAT",
-                        static_cast<long long>(value.expire_at_ms));
   bucket.exists = true;
+  return Error::kNone;
 }
 
-void DeleteBucket(RedisModuleCtx* ctx, BucketKey& bucket) noexcept {
+Error DeleteBucket(RedisModuleCtx* ctx, BucketKey& bucket) noexcept {
+  if (RedisModule_Replicate(ctx, "DEL", "s", bucket.name) != REDISMODULE_OK) {
+    return PropagationFailed(ctx, "DEL");
+  }
   RedisModule_DeleteKey(bucket.key);
   RedisModule_SignalModifiedKey(ctx, bucket.name);
   RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_GENERIC, "del", bucket.name);
-  RedisModule_Replicate(ctx, "DEL", "s", bucket.name);
   bucket.exists = false;
+  return Error::kNone;
 }
 
 void CloseBucket(BucketKey& bucket) noexcept {
