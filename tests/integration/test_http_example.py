@@ -1,0 +1,130 @@
+"""examples/http_ratelimit.py turns SHIELD.absorb VERBOSE into the IETF RateLimit headers and 429s."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from shield_servers import HOST, REPO, free_port, wait_until
+
+EXAMPLE = REPO / "examples" / "http_ratelimit.py"
+CAPACITY, PERIOD = 2, 2  # one token back every second
+
+
+class Example:
+    """The example server as a subprocess, pointed at a Shield server."""
+
+    def __init__(self, redis_port, tmp_path):
+        self.port = free_port()
+        self.log = open(tmp_path / "example.log", "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, str(EXAMPLE), "--port", str(self.port),
+             "--redis-url", f"redis://{HOST}:{redis_port}",
+             "--capacity", str(CAPACITY), "--period", str(PERIOD)],
+            stdout=self.log, stderr=subprocess.STDOUT)
+
+    def get(self, api_key=None):
+        """(status, headers) of GET /, with an X-Api-Key header when given."""
+        request = urllib.request.Request(f"http://{HOST}:{self.port}/")
+        if api_key:
+            request.add_header("X-Api-Key", api_key)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.headers
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers
+
+    def wait_ready(self):
+        def answers():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the example exited with {self.process.returncode}")
+            return self.get(api_key="readiness-probe")[0] in (200, 429)
+
+        wait_until(answers, timeout=15, what="the example to answer HTTP")
+
+    def stop(self):
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.fixture
+def shield(make_server):
+    return make_server()
+
+
+@pytest.fixture
+def example(shield, tmp_path):
+    running = Example(shield.port, tmp_path)
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+
+
+def ratelimit(headers):
+    """The RateLimit header's r= and t= as integers."""
+    match = re.fullmatch(r'"default";r=(\d+);t=(\d+)', headers["RateLimit"])
+    assert match, headers["RateLimit"]
+    return int(match[1]), int(match[2])
+
+
+def test_requests_within_capacity_get_200_with_the_ratelimit_headers(example):
+    key = "alice-" + uuid.uuid4().hex[:6]
+    for remaining in (1, 0):
+        status, headers = example.get(api_key=key)
+        assert status == 200
+        assert headers["RateLimit-Policy"] == f'"default";q={CAPACITY};w={PERIOD}'
+        r, t = ratelimit(headers)
+        assert r == remaining
+        assert 1 <= t <= PERIOD  # the bucket is full again within one period
+        assert headers["Retry-After"] is None
+
+
+def test_a_request_over_capacity_gets_429_with_retry_after_and_succeeds_after_waiting_it(example):
+    key = "bob-" + uuid.uuid4().hex[:6]
+    assert [example.get(api_key=key)[0] for _ in range(CAPACITY)] == [200] * CAPACITY
+    status, headers = example.get(api_key=key)
+    assert status == 429
+    assert headers["RateLimit-Policy"] == f'"default";q={CAPACITY};w={PERIOD}'
+    assert ratelimit(headers)[0] == 0
+    retry_after = int(headers["Retry-After"])
+    assert 1 <= retry_after <= PERIOD
+    time.sleep(retry_after)  # what a client is told to do: the wait is the thing under test
+    status, headers = example.get(api_key=key)
+    assert status == 200
+    assert headers["Retry-After"] is None
+
+
+def test_each_api_key_has_its_own_bucket(example):
+    first, second = ("carol-" + uuid.uuid4().hex[:6], "dave-" + uuid.uuid4().hex[:6])
+    for _ in range(CAPACITY):
+        example.get(api_key=first)
+    assert example.get(api_key=first)[0] == 429
+    assert example.get(api_key=second)[0] == 200
+
+
+def test_without_an_api_key_the_bucket_is_the_client_ip(example, shield):
+    status, headers = example.get()
+    assert status == 200
+    assert ratelimit(headers)[0] == CAPACITY - 1
+    with shield.client() as c:
+        assert c.get(f"ratelimit:{HOST}") == str(CAPACITY - 1)
+        assert 0 < c.pttl(f"ratelimit:{HOST}") <= PERIOD * 1000
+
+
+def test_when_redis_is_down_the_example_answers_503(example, shield):
+    shield.kill()
+    assert example.get(api_key="erin")[0] == 503
