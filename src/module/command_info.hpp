@@ -134,6 +134,7 @@ constexpr RedisModuleCommandInfo Info(const char* summary, const char* complexit
 struct CommandSpec {
   const char* name;
   const char* flags;
+  const char* acl_categories;  // where the server offers them (Redis 7.2+, Valkey), plus "shield"
   int first_key;
   int last_key;
   int key_step;
@@ -142,25 +143,29 @@ struct CommandSpec {
 };
 
 inline const CommandSpec kCommands[] = {
-    {"SHIELD.absorb", "write deny-oom fast", 1, 1, 1, AbsorbCommand,
+    {"SHIELD.absorb", "write deny-oom fast", "write fast", 1, 1, 1, AbsorbCommand,
      Info("Takes tokens from a token bucket; replies the tokens left, or -1 when too few are left.",
           "O(1)", "1.0.0", -4, kAbsorbKeySpecs, kAbsorbArgs)},
-    {"SHIELD.inspect", "readonly fast", 1, 1, 1, InspectCommand,
+    {"SHIELD.inspect", "readonly fast", "read fast", 1, 1, 1, InspectCommand,
      Info("Replies what SHIELD.absorb would (VERBOSE), changing nothing.", "O(1)", "2.0.0", -4,
           kInspectKeySpecs, kAbsorbArgs)},
-    {"SHIELD.absorb_multi", "write deny-oom", 1, -4, 4, AbsorbMultiCommand,
+    {"SHIELD.absorb_multi", "write deny-oom", "write slow", 1, -4, 4, AbsorbMultiCommand,
      Info("Takes tokens from several buckets, all or nothing.", "O(N) for N buckets", "2.0.0", -5,
           kMultiKeySpecs, kMultiArgs)},
-    {"SHIELD.refund", "write deny-oom fast", 1, 1, 1, RefundCommand,
+    {"SHIELD.refund", "write deny-oom fast", "write fast", 1, 1, 1, RefundCommand,
      Info("Gives tokens back to a bucket, never above its maximum.", "O(1)", "2.0.0", -5,
           kAbsorbKeySpecs, kRefundArgs)},
-    {"SHIELD.reset", "write", 1, -1, 1, ResetCommand,
+    {"SHIELD.reset", "write", "write slow", 1, -1, 1, ResetCommand,
      Info("Deletes buckets; replies how many existed.", "O(N) for N keys", "2.0.0", -2,
           kResetKeySpecs, kResetArgs)},
-    {"SHIELD.stats", "readonly", 0, 0, 0, StatsCommand,
+    {"SHIELD.stats", "readonly", "slow", 0, 0, 0, StatsCommand,
      Info("Shield's counters on this node, or summed over the cluster.", "O(1), CLUSTER: O(nodes)",
           "2.0.0", -1, nullptr, kStatsArgs)},
 };
+
+// The ACL category of every Shield command, where the server lets modules add one (Redis 7.4+,
+// Valkey 8+): `ACL SETUSER app +@shield`.
+inline constexpr const char* kAclCategory = "shield";
 
 inline constexpr const char* kModuleName = "SHIELD";
 inline constexpr int kModuleVersion = 20000;  // 2.0.0 as major*10000 + minor*100 + patch

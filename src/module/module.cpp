@@ -2,6 +2,8 @@
 // cluster-bus receivers, and picks the clock. Only the glue (src/module/) knows both Redis and
 // Shield's core.
 #define SHIELD_DEFINES_MODULE_API
+#include <cstdio>
+
 #include "module/redis.hpp"
 // command_info.hpp uses the types of redismodule.h.
 #include "module/command_info.hpp"
@@ -13,6 +15,44 @@ namespace {
 // Redis 7.2+ offers the time of the current command; older servers only have wall-clock time.
 using CachedMicrosecondsFn = uint64_t (*)();
 CachedMicrosecondsFn cached_microseconds = nullptr;
+
+// ACL categories for module commands: Redis 7.2+ and Valkey offer them; 7.4+ and Valkey 8 also
+// let a module add its own category. Looked up at load, so the module still loads on Redis 7.0.
+using SetCommandAclCategoriesFn = int (*)(RedisModuleCommand*, const char*);
+using AddAclCategoryFn = int (*)(RedisModuleCtx*, const char*);
+SetCommandAclCategoriesFn set_acl_categories = nullptr;
+bool own_category = false;
+
+void FindAclApi(RedisModuleCtx* ctx) noexcept {
+  if (RedisModule_GetApi("RedisModule_SetCommandACLCategories",
+                         reinterpret_cast<void**>(&set_acl_categories)) != REDISMODULE_OK) {
+    set_acl_categories = nullptr;
+    RedisModule_Log(ctx, "notice",
+                    "Shield's commands are in no ACL category: this server cannot set them "
+                    "(Redis 7.2+ and Valkey can); allow them by name, +shield.absorb");
+    return;
+  }
+  AddAclCategoryFn add_category = nullptr;
+  own_category = RedisModule_GetApi("RedisModule_AddACLCategory",
+                                    reinterpret_cast<void**>(&add_category)) == REDISMODULE_OK &&
+                 add_category(ctx, kAclCategory) == REDISMODULE_OK;
+  RedisModule_Log(ctx, "notice", "Shield's commands are in the ACL categories their flags imply%s",
+                  own_category ? ", and in @shield" : " (this server has no module categories)");
+}
+
+int SetAclCategories(RedisModuleCtx* ctx, RedisModuleCommand* command,
+                     const CommandSpec& spec) noexcept {
+  if (set_acl_categories == nullptr) return REDISMODULE_OK;
+  char categories[64];
+  const int len = std::snprintf(categories, sizeof categories, "%s%s%s", spec.acl_categories,
+                                own_category ? " " : "", own_category ? kAclCategory : "");
+  if (len < 0 || static_cast<size_t>(len) >= sizeof categories ||
+      set_acl_categories(command, categories) == REDISMODULE_ERR) {
+    RedisModule_Log(ctx, "warning", "Shield could not set the ACL categories of %s", spec.name);
+    return REDISMODULE_ERR;
+  }
+  return REDISMODULE_OK;
+}
 
 int RegisterCommand(RedisModuleCtx* ctx, const CommandSpec& spec) noexcept {
   if (RedisModule_CreateCommand(ctx, spec.name, spec.handler, spec.flags, spec.first_key,
@@ -26,7 +66,7 @@ int RegisterCommand(RedisModuleCtx* ctx, const CommandSpec& spec) noexcept {
     RedisModule_Log(ctx, "warning", "Shield could not set the command info of %s", spec.name);
     return REDISMODULE_ERR;
   }
-  return REDISMODULE_OK;
+  return SetAclCategories(ctx, command, spec);
 }
 
 }  // namespace
@@ -62,6 +102,7 @@ extern "C" __attribute__((visibility("default"))) int RedisModule_OnLoad(
   // Keys are signalled as modified only when a call writes them, not when it is denied.
   RedisModule_SetModuleOptions(ctx, REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED);
 
+  FindAclApi(ctx);
   for (const CommandSpec& spec : kCommands) {
     if (RegisterCommand(ctx, spec) == REDISMODULE_ERR) return REDISMODULE_ERR;
   }

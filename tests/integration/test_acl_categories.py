@@ -1,0 +1,70 @@
+"""ACL categories: where the server lets modules set them (Redis 7.2+, Valkey), each Shield command
+is in the categories its flags imply and in @shield; Redis 7.0 cannot, and the log says so."""
+
+import pytest
+
+from shield_servers import RespClient
+
+
+def categories_supported(server):
+    log = open(server.log_path).read()
+    if "are in the ACL categories their flags imply" in log:
+        return True
+    assert "are in no ACL category: this server cannot set them" in log
+    return False
+
+
+@pytest.fixture(scope="module")
+def acl_server(shared_server):
+    admin = shared_server.client()
+    admin.execute_command("ACL", "SETUSER", "nowrite", "on", "nopass", "~*", "+@all", "-@write")
+    admin.execute_command("ACL", "SETUSER", "fastonly", "on", "nopass", "~*", "-@all", "+@fast")
+    if categories_supported(shared_server):
+        admin.execute_command("ACL", "SETUSER", "limiter", "on", "nopass", "~*", "-@all", "+@shield")
+    return shared_server
+
+
+def dryrun(server, user, *command):
+    return server.client().execute_command("ACL", "DRYRUN", user, *command)
+
+
+COMMANDS = [
+    # (command, categories it must be in)
+    (("SHIELD.absorb", "k", 10, 60), {"@write", "@fast", "@shield"}),
+    (("SHIELD.inspect", "k", 10, 60), {"@read", "@fast", "@shield"}),
+    (("SHIELD.absorb_multi", "k", 10, 60, 1), {"@write", "@slow", "@shield"}),
+    (("SHIELD.refund", "k", 10, 60, 1), {"@write", "@fast", "@shield"}),
+    (("SHIELD.reset", "k"), {"@write", "@slow", "@shield"}),
+    (("SHIELD.stats",), {"@slow", "@shield"}),
+]
+
+
+@pytest.mark.parametrize("command,categories", COMMANDS, ids=[c[0][0] for c in COMMANDS])
+def test_command_info_lists_the_categories_its_flags_imply(acl_server, command, categories):
+    with RespClient(acl_server.port) as c:
+        info = c.call("COMMAND", "INFO", command[0])[0]
+    listed = {category.decode() if isinstance(category, bytes) else category for category in info[6]}
+    if categories_supported(acl_server):
+        assert categories <= listed
+    else:
+        assert listed == set()  # Redis 7.0: no category can be set (documented)
+
+
+def test_a_user_without_write_rights_cannot_drain_a_bucket(acl_server):
+    if categories_supported(acl_server):
+        assert "no permissions" in dryrun(acl_server, "nowrite", "SHIELD.absorb", "k", 10, 60)
+        assert dryrun(acl_server, "nowrite", "SHIELD.inspect", "k", 10, 60) == "OK"
+    else:
+        # Redis 7.0: the command is in no category, so -@write does not cover it (documented).
+        assert dryrun(acl_server, "nowrite", "SHIELD.absorb", "k", 10, 60) == "OK"
+
+
+def test_fast_and_shield_categories_grant_the_commands(acl_server):
+    if not categories_supported(acl_server):
+        assert "no permissions" in dryrun(acl_server, "fastonly", "SHIELD.absorb", "k", 10, 60)
+        return
+    assert dryrun(acl_server, "fastonly", "SHIELD.absorb", "k", 10, 60) == "OK"
+    assert "no permissions" in dryrun(acl_server, "fastonly", "SHIELD.reset", "k")
+    for command, _ in COMMANDS:
+        assert dryrun(acl_server, "limiter", *command) == "OK"
+    assert "no permissions" in dryrun(acl_server, "limiter", "GET", "k")
