@@ -46,14 +46,14 @@ class MultiSlots {
  public:
   explicit MultiSlots(size_t count) noexcept
       : slots_(count <= kInlineBuckets
-                   ? inline_
+                   ? reinterpret_cast<MultiSlot*>(inline_)
                    : static_cast<MultiSlot*>(RedisModule_Alloc(count * sizeof(MultiSlot)))),
         count_(count) {
     for (size_t i = 0; i < count_; ++i) new (&slots_[i]) MultiSlot{};
   }
   ~MultiSlots() {
-    for (size_t i = 0; i < count_; ++i) CloseBucket(slots_[i].key);
-    if (slots_ != inline_) RedisModule_Free(slots_);
+    for (size_t i = 0; i < count_; ++i) slots_[i].~MultiSlot();
+    if (slots_ != reinterpret_cast<MultiSlot*>(inline_)) RedisModule_Free(slots_);
   }
   MultiSlots(const MultiSlots&) = delete;
   MultiSlots& operator=(const MultiSlots&) = delete;
@@ -63,7 +63,8 @@ class MultiSlots {
   MultiSlot& operator[](size_t i) noexcept { return slots_[i]; }
 
  private:
-  MultiSlot inline_[kInlineBuckets];
+  // Raw storage: the slots are constructed and destroyed explicitly, whichever storage they use.
+  alignas(MultiSlot) unsigned char inline_[kInlineBuckets * sizeof(MultiSlot)];
   MultiSlot* slots_;
   size_t count_;
 };
@@ -79,8 +80,7 @@ class MultiSlots {
 // Errors: wrong arity; "capacity/period/tokens/burst must be positive"; "period/burst value too
 // large"; "syntax error" for a repeated option; "invalid token count in Redis"; WRONGTYPE.
 int AbsorbCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  counters.Add(Counter::kCalls);
-  counters.Add(Counter::kAbsorbCalls);
+  CountCall(Counter::kAbsorbCalls);
   const int64_t now_ms = NowMs();
   const BucketArgs args = ParseOneBucket(argv, argc, kAbsorbSyntax, now_ms);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
@@ -92,12 +92,8 @@ int AbsorbCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
   const AbsorbDecision decision = Absorb(args.limits, bucket.stored, args.tokens, now_ms);
   if (decision.allowed) {
     const Error error = WriteBucket(ctx, bucket, StoreAt(args.limits, decision.after, now_ms));
-    if (error != Error::kNone) {
-      CloseBucket(bucket);
-      return ReplyError(ctx, error);
-    }
+    if (error != Error::kNone) return ReplyError(ctx, error);
   }
-  CloseBucket(bucket);
   CountDecision(decision.allowed, static_cast<uint64_t>(args.tokens));
   if (args.verbose) {
     ReplyVerbose(ctx, Verbose(args.limits, decision, args.tokens, decision.allowed));
@@ -112,8 +108,7 @@ int AbsorbCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
 // anything. Changes nothing: no write, no keyspace event, no propagation, no re-encoding.
 // Errors: as SHIELD.absorb's.
 int InspectCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  counters.Add(Counter::kCalls);
-  counters.Add(Counter::kInspectCalls);
+  CountCall(Counter::kInspectCalls);
   const int64_t now_ms = NowMs();
   const BucketArgs args = ParseOneBucket(argv, argc, kAbsorbSyntax, now_ms);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
@@ -136,8 +131,7 @@ int InspectCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noex
 // Errors: wrong arity; any bucket's argument errors; "key appears more than once"; the stored
 // value errors. Any error writes nothing.
 int AbsorbMultiCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  counters.Add(Counter::kCalls);
-  counters.Add(Counter::kAbsorbMultiCalls);
+  CountCall(Counter::kAbsorbMultiCalls);
   int groups_argc = argc - 1;
   const bool verbose = groups_argc % 4 == 1 && IsVerbose(View(argv[argc - 1]));
   if (verbose) --groups_argc;
@@ -203,8 +197,7 @@ int AbsorbMultiCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) 
 // Reply: integer, the tokens in the bucket afterwards. A full bucket is not written.
 // Errors: as SHIELD.absorb's (tokens is required).
 int RefundCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  counters.Add(Counter::kCalls);
-  counters.Add(Counter::kRefundCalls);
+  CountCall(Counter::kRefundCalls);
   const int64_t now_ms = NowMs();
   const BucketArgs args = ParseOneBucket(argv, argc, kRefundSyntax, now_ms);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
@@ -218,14 +211,10 @@ int RefundCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
   if (before.available < args.limits.max_tokens) {
     after = Give(args.limits, before, args.tokens);
     const Error error = WriteBucket(ctx, bucket, StoreAt(args.limits, after, now_ms));
-    if (error != Error::kNone) {
-      CloseBucket(bucket);
-      return ReplyError(ctx, error);
-    }
+    if (error != Error::kNone) return ReplyError(ctx, error);
     counters.Add(Counter::kTokensRefunded,
                  static_cast<uint64_t>(after.available - before.available));
   }
-  CloseBucket(bucket);
   return RedisModule_ReplyWithLongLong(ctx, after.available);
 }
 
@@ -236,8 +225,7 @@ int RefundCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
 // Errors: wrong arity; WRONGTYPE when a key holds something other than a string, in which case
 // nothing is deleted.
 int ResetCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  counters.Add(Counter::kCalls);
-  counters.Add(Counter::kResetCalls);
+  CountCall(Counter::kResetCalls);
   if (argc < 2) return ReplyError(ctx, Error::kArity);
   for (int i = 1; i < argc; ++i) {
     auto* key = static_cast<RedisModuleKey*>(RedisModule_OpenKey(ctx, argv[i], REDISMODULE_READ));
@@ -253,14 +241,12 @@ int ResetCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexce
     bucket.name = argv[i];
     bucket.key = static_cast<RedisModuleKey*>(
         RedisModule_OpenKey(ctx, argv[i], REDISMODULE_READ | REDISMODULE_WRITE));
-    Error error = Error::kNone;
-    if (RedisModule_KeyType(bucket.key) != REDISMODULE_KEYTYPE_EMPTY) {
-      // As in absorb_multi: if the first DEL propagates, so do the others.
-      error = DeleteBucket(ctx, bucket);
-      if (error == Error::kNone) ++deleted;
+    if (RedisModule_KeyType(bucket.key) == REDISMODULE_KEYTYPE_EMPTY) continue;
+    // As in absorb_multi: if the first DEL propagates, so do the others.
+    if (const Error error = DeleteBucket(ctx, bucket); error != Error::kNone) {
+      return ReplyError(ctx, error);
     }
-    CloseBucket(bucket);
-    if (error != Error::kNone) return ReplyError(ctx, error);
+    ++deleted;
   }
   counters.Add(Counter::kBucketsReset, static_cast<uint64_t>(deleted));
   return RedisModule_ReplyWithLongLong(ctx, deleted);

@@ -15,6 +15,12 @@ namespace shield::glue {
 // This node's counters (commands run on the main thread only).
 extern Counters counters;
 
+// Counts one call of the command whose own counter is `command`.
+inline void CountCall(Counter command) noexcept {
+  counters.Add(Counter::kCalls);
+  counters.Add(command);
+}
+
 // The time of the current command, in unix milliseconds.
 int64_t NowMs() noexcept;
 
@@ -33,12 +39,22 @@ void ReplyVerbose(RedisModuleCtx* ctx, const VerboseValues& values) noexcept;
 
 // ---- the store unit --------------------------------------------------------------------------
 
-// A bucket key opened for reading and writing, and what it held when opened.
+// A bucket key opened for reading and writing, and what it held when opened. Closed when it goes
+// out of scope.
 struct BucketKey {
   RedisModuleString* name = nullptr;
   RedisModuleKey* key = nullptr;
   StoredBucket stored{0, kNoExpiry};
   bool exists = false;
+
+  BucketKey() = default;
+  BucketKey(const BucketKey&) = delete;
+  BucketKey& operator=(const BucketKey&) = delete;
+  ~BucketKey() { Close(); }
+  void Close() noexcept {
+    if (key != nullptr) RedisModule_CloseKey(key);
+    key = nullptr;
+  }
 };
 
 // Opens `name` for read and write and reads its bucket. On an error the key is closed again.
@@ -51,8 +67,6 @@ Error WriteBucket(RedisModuleCtx* ctx, BucketKey& bucket, const StoredBucket& va
 
 // Deletes the bucket and propagates `DEL key`; as WriteBucket when DEL cannot be propagated.
 Error DeleteBucket(RedisModuleCtx* ctx, BucketKey& bucket) noexcept;
-
-void CloseBucket(BucketKey& bucket) noexcept;
 
 // Reads a bucket without changing anything about the key, not even how the server encodes its
 // value (a read through StringDMA would turn an integer-encoded value into a raw string).

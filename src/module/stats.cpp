@@ -244,8 +244,7 @@ void ReplyVerbose(RedisModuleCtx* ctx, const VerboseValues& values) noexcept {
 // Errors: "syntax error"; "timeout must be between 1 and 60000"; CLUSTER outside a cluster or
 // inside MULTI or a script.
 int StatsCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  counters.Add(Counter::kCalls);
-  counters.Add(Counter::kStatsCalls);
+  CountCall(Counter::kStatsCalls);
   constexpr int kMaxArgs = 3;
   if (argc - 1 > kMaxArgs) return ReplyError(ctx, Error::kSyntax);
   std::string_view views[kMaxArgs];

@@ -56,7 +56,7 @@ Error OpenBucket(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out) n
     error = ParseValue({value, len}, out.stored.tokens);
     out.stored.expire_at_ms = ExpiryOf(out.key);
   }
-  if (error != Error::kNone) CloseBucket(out);
+  if (error != Error::kNone) out.Close();
   return error;
 }
 
@@ -92,11 +92,6 @@ Error DeleteBucket(RedisModuleCtx* ctx, BucketKey& bucket) noexcept {
   RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_GENERIC, "del", bucket.name);
   bucket.exists = false;
   return Error::kNone;
-}
-
-void CloseBucket(BucketKey& bucket) noexcept {
-  if (bucket.key != nullptr) RedisModule_CloseKey(bucket.key);
-  bucket.key = nullptr;
 }
 
 Error PeekBucket(RedisModuleCtx* ctx, RedisModuleString* name, StoredBucket& out) noexcept {

@@ -5,7 +5,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 
-from shield_servers import MODULE, Server, server_binaries  # noqa: E402
+from shield_servers import MODULE, Server, server_binaries, wait_for_replica_link  # noqa: E402
 
 SERVERS = server_binaries()
 
@@ -48,3 +48,12 @@ def make_server(server_binary):
     yield make
     for server in started:
         server.cleanup()
+
+
+@pytest.fixture
+def primary_and_replica(make_server):
+    """A primary and a replica linked to it, both with Shield, stopped after the test."""
+    primary = make_server()
+    replica = make_server(extra_args=["--replicaof", "127.0.0.1", str(primary.port)])
+    wait_for_replica_link(replica)
+    return primary, replica

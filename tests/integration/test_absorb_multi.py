@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 import redis
-from shield_servers import ReplicationStream, RespClient, wait_for_replica_link
+from shield_servers import ReplicationStream, RespClient
 
 FIELDS = ["allowed", "remaining", "capacity", "period", "retry_after_ms", "reset_after_ms"]
 DUPLICATE = "key appears more than once in SHIELD.absorb_multi"
@@ -201,14 +201,6 @@ def test_command_info_declares_a_write_command(raw_command):
     assert name.lower() == "shield.absorb_multi"
     assert {"write", "denyoom"} <= set(flags)
     assert "fast" not in flags  # O(N) in its buckets, like MSET
-
-
-@pytest.fixture
-def primary_and_replica(make_server):
-    primary = make_server()
-    replica = make_server(extra_args=["--replicaof", "127.0.0.1", str(primary.port)])
-    wait_for_replica_link(replica)
-    return primary, replica
 
 
 def test_replica_holds_the_same_buckets(primary_and_replica):

@@ -4,7 +4,7 @@ import time
 import uuid
 
 import pytest
-from shield_servers import ReplicationStream, RespClient, wait_for_replica_link
+from shield_servers import ReplicationStream, RespClient
 
 FIELDS = ["allowed", "remaining", "capacity", "period", "retry_after_ms", "reset_after_ms"]
 TOLERANCE_MS = 2000  # time that may pass between two calls on a loaded machine
@@ -153,14 +153,6 @@ def test_inspect_propagates_nothing(make_server):
             r.execute_command("SHIELD.inspect", new_key(), *args)
         commands = stream.commands_until(new_key())
     assert commands == [["SET", key, "6", "PXAT", str(r.pexpiretime(key))]]
-
-
-@pytest.fixture
-def primary_and_replica(make_server):
-    primary = make_server()
-    replica = make_server(extra_args=["--replicaof", "127.0.0.1", str(primary.port)])
-    wait_for_replica_link(replica)
-    return primary, replica
 
 
 def test_inspect_runs_on_a_read_only_replica_and_changes_nothing_there(primary_and_replica):

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 import redis
-from shield_servers import cli_binary, wait_for_replica_link
+from shield_servers import cli_binary
 
 
 class LineReader:
@@ -34,14 +34,6 @@ def aof_text(server):
     """All incremental AOF files of a server (Redis 7 multi-part AOF), as text."""
     paths = sorted(glob.glob(os.path.join(server.dir, "appendonlydir", "*.incr.aof")))
     return "".join(open(p, "rb").read().decode("latin-1") for p in paths)
-
-
-@pytest.fixture
-def primary_and_replica(make_server):
-    primary = make_server()
-    replica = make_server(extra_args=["--replicaof", "127.0.0.1", str(primary.port)])
-    wait_for_replica_link(replica)
-    return primary, replica
 
 
 def test_replica_holds_the_same_value_and_expiry(primary_and_replica):
