@@ -6,17 +6,29 @@
 namespace shield {
 namespace {
 
+// Decimal digits that always fit in uint64 (10^19 - 1 < 2^64): no overflow check needed.
+constexpr std::size_t kSafeDigits = 19;
+
 // Accumulates the digits of `text` as a magnitude; fails on a non-digit or when the magnitude
-// exceeds `limit`.
+// exceeds `limit`. Up to kSafeDigits digits take a loop without overflow checks (most arguments
+// are short), longer ones the checked loop.
 std::optional<uint64_t> ParseMagnitude(std::string_view text, uint64_t limit) noexcept {
   if (text.empty()) return std::nullopt;
   uint64_t magnitude = 0;
-  for (const char c : text) {
-    const auto digit = static_cast<unsigned>(c - '0');
-    if (digit > 9) return std::nullopt;
-    if (__builtin_mul_overflow(magnitude, 10u, &magnitude) ||
-        __builtin_add_overflow(magnitude, digit, &magnitude)) {
-      return std::nullopt;
+  if (text.size() <= kSafeDigits) {
+    for (const char c : text) {
+      const auto digit = static_cast<unsigned>(c - '0');
+      if (digit > 9) return std::nullopt;
+      magnitude = magnitude * 10 + digit;
+    }
+  } else {
+    for (const char c : text) {
+      const auto digit = static_cast<unsigned>(c - '0');
+      if (digit > 9) return std::nullopt;
+      if (__builtin_mul_overflow(magnitude, 10u, &magnitude) ||
+          __builtin_add_overflow(magnitude, digit, &magnitude)) {
+        return std::nullopt;
+      }
     }
   }
   if (magnitude > limit) return std::nullopt;

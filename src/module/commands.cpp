@@ -8,9 +8,9 @@ namespace shield::glue {
 namespace {
 
 // <capacity> <period> [<tokens>] [BURST <n>] [VERBOSE] is at most six arguments after the key;
-// the parser sees up to 16, so that an option given twice is reported as such. Longer calls get
+// the parser sees up to 10, so that an option given twice is reported as such. Longer calls get
 // the arity error.
-constexpr int kMaxBucketArgs = 16;
+constexpr int kMaxBucketArgs = 10;
 
 // Parses the arguments after <key> of a one-bucket command, and checks that the bucket's expiry
 // fits at `now_ms`.
