@@ -41,6 +41,10 @@ const TimingCase kTimingCases[] = {
     {"ExactRefillOfOneToken", 10, 10'000, {{0, 10, 0}, {999, 1, -1}, {1, 1, 0}}},
 };
 
+void PrintTo(const TimingCase& c, std::ostream* os) {
+  *os << c.name << " (" << c.capacity << " per " << c.period_ms << " ms)";
+}
+
 class TimingTable : public testing::TestWithParam<TimingCase> {};
 
 TEST_P(TimingTable, RepliesMatchTheOriginalModule) {

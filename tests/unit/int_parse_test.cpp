@@ -4,6 +4,7 @@
 
 #include <limits>
 #include <optional>
+#include <ostream>
 #include <string>
 
 namespace shield {
@@ -58,7 +59,38 @@ TEST_P(ParseTable, StoredParserReadsSignedDecimalCounts) {
   EXPECT_EQ(ParseStoredInt64(GetParam().text), GetParam().stored);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, ParseTable, testing::ValuesIn(kParseCases));
+// The text spelled out, as a test name: "Text_Minus9223372036854775808", "Text_Space5", ...
+std::string ParseCaseName(const testing::TestParamInfo<ParseCase>& info) {
+  std::string name = "Text_";
+  if (info.param.text.empty()) name += "Empty";
+  for (const char c : info.param.text) {
+    if (c >= '0' && c <= '9') {
+      name += c;
+    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+      name += c;
+    } else if (c == '-') {
+      name += "Minus";
+    } else if (c == '+') {
+      name += "Plus";
+    } else if (c == ' ') {
+      name += "Space";
+    } else if (c == '.') {
+      name += "Dot";
+    } else {
+      constexpr char kHex[] = "0123456789ABCDEF";
+      name += "Byte";
+      name += kHex[static_cast<unsigned char>(c) >> 4];
+      name += kHex[static_cast<unsigned char>(c) & 0xF];
+    }
+  }
+  return name;
+}
+
+void PrintTo(const ParseCase& c, std::ostream* os) {
+  *os << '"' << c.text << '"';
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, ParseTable, testing::ValuesIn(kParseCases), ParseCaseName);
 
 TEST(FormatInt64, WritesCanonicalDecimalThatParsesBack) {
   for (const int64_t value : {int64_t{0}, int64_t{1}, int64_t{-1}, int64_t{29}, kMax, kMin}) {
