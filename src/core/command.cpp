@@ -95,6 +95,33 @@ std::string_view ErrorReply(Error error) noexcept {
     case Error::kPropagation:
       return "ERR Shield cannot propagate its write to replicas and the AOF (is SET or DEL "
              "renamed?); nothing was written";
+    case Error::kCellUsage:
+      return "Cell error: Store error: Usage: cl.throttle <key> <max_burst> <count per period> "
+             "<period> [<quantity>]";
+    case Error::kCellInteger:
+      return "Cell error: Store error: Couldn't parse as integer: ";
+    case Error::kCellZeroRate:
+      return "Cell error: Store error: Zero rates are not supported";
+    case Error::kCellNegativeRate:
+      return "Cell error: Store error: Negative rates are not supported";
+    case Error::kCellMaxBurst:
+      return "Cell error: Store error: max_burst must be between 0 and 9223372036854775806";
+    case Error::kCellInvalidStored:
+      return "Cell error: Store error: invalid theoretical arrival time in Redis";
+    case Error::kGcraRate:
+      return "ERR rate too high: at most 1000000000 tokens per second";
+    case Error::kGcraInvalidStored:
+      return "ERR invalid theoretical arrival time in Redis";
+    case Error::kLimit:
+      return "ERR limit must be positive";
+    case Error::kWindow:
+      return "ERR window must be positive";
+    case Error::kWindowTooLarge:
+      return "ERR window value too large";
+    case Error::kQuotaPeriod:
+      return "ERR period must be HOUR, DAY or MONTH";
+    case Error::kInvalidWindow:
+      return "ERR invalid sliding window state in Redis";
     case Error::kInvalidStored:
       return "ERR invalid token count in Redis";
     case Error::kWrongType:
@@ -139,8 +166,10 @@ BucketArgs ParseMultiBucket(std::string_view capacity, std::string_view period,
                             std::string_view tokens) noexcept {
   BucketText text{capacity, period, tokens, std::nullopt};
   if (const auto colon = capacity.find(':'); colon != std::string_view::npos) {
-    text.capacity = capacity.substr(0, colon);
-    text.burst = capacity.substr(colon + 1);
+    // Built by hand, not with substr: substr can throw, which would link libstdc++'s exception
+    // support (and its newer glibc symbols) into the module.
+    text.capacity = {capacity.data(), colon};
+    text.burst = std::string_view{capacity.data() + colon + 1, capacity.size() - colon - 1};
   }
   return ParseValues(text);
 }

@@ -27,6 +27,24 @@ enum class Error {
   kNeedsCluster,    // SHIELD.stats CLUSTER outside cluster mode
   kCannotBlock,     // SHIELD.stats CLUSTER inside MULTI or a script
   kPropagation,     // the server refused to propagate a write (SET or DEL renamed away)
+  // CL.THROTTLE (src/core/gcra.hpp): not 3 or 4 arguments after the key (redis-cell's usage
+  // line); an argument that is not an integer (the glue appends it); count or period 0, or an
+  // interval that rounds to 0 ns; count or period negative; max_burst negative or 2^63-1; a key
+  // holding a string that is not a TAT. SHIELD.gcra: more than 10^9 tokens per second; a key
+  // holding a string that is not a TAT.
+  kCellUsage,
+  kCellInteger,
+  kCellZeroRate,
+  kCellNegativeRate,
+  kCellMaxBurst,
+  kCellInvalidStored,
+  kGcraRate,
+  kGcraInvalidStored,
+  kLimit,           // SHIELD.window/quota: limit is not a strict positive int64
+  kWindow,          // SHIELD.window: window is not a strict positive int64
+  kWindowTooLarge,  // SHIELD.window: twice the window in ms, or the expiry, does not fit
+  kQuotaPeriod,     // SHIELD.quota: period is not HOUR, DAY or MONTH
+  kInvalidWindow,   // SHIELD.window: the key holds a string that is not a window state
   kInvalidStored,   // the key holds a string that is not a token count
   kWrongType,       // the key holds another type
 };

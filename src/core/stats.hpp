@@ -2,6 +2,7 @@
 // binary form in which nodes exchange them over the cluster bus. No Redis here.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -26,6 +27,10 @@ enum class Counter : std::size_t {
   kRefundCalls,
   kResetCalls,
   kStatsCalls,
+  kThrottleCalls,
+  kGcraCalls,
+  kWindowCalls,
+  kQuotaCalls,
   kPropagationErrors,
   kCount,
 };
@@ -38,14 +43,13 @@ inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
     "buckets_reset",   "absorb_calls",
     "inspect_calls",   "absorb_multi_calls",
     "refund_calls",    "reset_calls",
-    "stats_calls",     "propagation_errors"};
+    "stats_calls",     "throttle_calls",
+    "gcra_calls",      "window_calls",
+    "quota_calls",     "propagation_errors"};
 
 // A counter added to the enum without a name would reply an empty field.
 constexpr bool EveryCounterIsNamed() {
-  for (const auto name : kCounterNames) {
-    if (name.empty()) return false;
-  }
-  return true;
+  return std::ranges::none_of(kCounterNames, [](std::string_view name) { return name.empty(); });
 }
 static_assert(EveryCounterIsNamed(), "every Counter needs its name in kCounterNames");
 

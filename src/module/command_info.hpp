@@ -114,6 +114,43 @@ inline RedisModuleCommandArg kStatsArgs[] = {
     {},
 };
 
+// SHIELD.window and SHIELD.quota.
+inline RedisModuleCommandArg kWindowArgs[] = {
+    Key(),
+    Integer("limit"),
+    Integer("window"),
+    Integer("tokens", REDISMODULE_CMD_ARG_OPTIONAL),
+    Token("VERBOSE", REDISMODULE_ARG_TYPE_PURE_TOKEN),
+    {},
+};
+inline RedisModuleCommandArg kQuotaPeriodArgs[] = {
+    Token("HOUR", REDISMODULE_ARG_TYPE_PURE_TOKEN, 0),
+    Token("DAY", REDISMODULE_ARG_TYPE_PURE_TOKEN, 0),
+    Token("MONTH", REDISMODULE_ARG_TYPE_PURE_TOKEN, 0),
+    {},
+};
+inline RedisModuleCommandArg kQuotaArgs[] = {
+    Key(),
+    Integer("limit"),
+    {.name = "period",
+     .type = REDISMODULE_ARG_TYPE_ONEOF,
+     .key_spec_index = -1,
+     .subargs = kQuotaPeriodArgs},
+    Integer("tokens", REDISMODULE_CMD_ARG_OPTIONAL),
+    Token("VERBOSE", REDISMODULE_ARG_TYPE_PURE_TOKEN),
+    {},
+};
+
+// CL.THROTTLE, redis-cell's argument names.
+inline RedisModuleCommandArg kThrottleArgs[] = {
+    Key(),
+    Integer("max_burst"),
+    Integer("count"),
+    Integer("period"),
+    Integer("quantity", REDISMODULE_CMD_ARG_OPTIONAL),
+    {},
+};
+
 constexpr RedisModuleCommandInfo Info(const char* summary, const char* complexity,
                                       const char* since, int arity,
                                       RedisModuleCommandKeySpec* key_specs,
@@ -161,6 +198,24 @@ inline const CommandSpec kCommands[] = {
     {"SHIELD.stats", "readonly", "slow", 0, 0, 0, StatsCommand,
      Info("Shield's counters on this node, or summed over the cluster.", "O(1), CLUSTER: O(nodes)",
           "2.0.0", -1, nullptr, kStatsArgs)},
+    {"SHIELD.window", "write deny-oom fast", "write fast", 1, 1, 1, WindowCommand,
+     Info("Takes tokens from a sliding window of at most <limit> per <window> seconds; replies "
+          "the tokens left, or -1.",
+          "O(1)", "2.0.0", -4, kAbsorbKeySpecs, kWindowArgs)},
+    {"SHIELD.quota", "write deny-oom fast", "write fast", 1, 1, 1, QuotaCommand,
+     Info("Takes tokens from a quota of at most <limit> per UTC hour, day or month; replies the "
+          "tokens left, or -1.",
+          "O(1)", "2.0.0", -4, kAbsorbKeySpecs, kQuotaArgs)},
+    // Named and with arity -1 as redis-cell registers it: COMMAND, INFO commandstats
+    // (cmdstat_cl.throttle) and the usage error for a wrong count read as they did.
+    {"cl.throttle", "write deny-oom fast", "write fast", 1, 1, 1, ThrottleCommand,
+     Info("GCRA rate limit compatible with redis-cell: replies limited, limit, remaining, retry "
+          "after and reset after.",
+          "O(1)", "2.0.0", -1, kAbsorbKeySpecs, kThrottleArgs)},
+    {"SHIELD.gcra", "write deny-oom fast", "write fast", 1, 1, 1, GcraCommand,
+     Info("Takes tokens by GCRA (CL.THROTTLE's keys) with SHIELD.absorb's arguments; replies "
+          "the tokens left, or -1.",
+          "O(1)", "2.0.0", -4, kAbsorbKeySpecs, kAbsorbArgs)},
 };
 
 // The ACL category of every Shield command, where the server lets modules add one (Redis 7.4+,

@@ -7,19 +7,13 @@
 namespace shield::glue {
 namespace {
 
-// <capacity> <period> [<tokens>] [BURST <n>] [VERBOSE] is at most six arguments after the key;
-// the parser sees up to 10, so that an option given twice is reported as such. Longer calls get
-// the arity error.
-constexpr int kMaxBucketArgs = 10;
-
 // Parses the arguments after <key> of a one-bucket command, and checks that the bucket's expiry
 // fits at `now_ms`.
 BucketArgs ParseOneBucket(RedisModuleString** argv, int argc, const BucketSyntax& syntax,
                           int64_t now_ms) noexcept {
-  if (argc < 4 || argc - 2 > kMaxBucketArgs) return {Error::kArity};
-  std::string_view views[kMaxBucketArgs];
-  const auto count = static_cast<size_t>(argc - 2);
-  for (size_t i = 0; i < count; ++i) views[i] = View(argv[i + 2]);
+  std::string_view views[kMaxArgsAfterKey];
+  size_t count = 0;
+  if (!ArgsAfterKey(argv, argc, 2, views, count)) return {Error::kArity};
   BucketArgs args = ParseBucketArgs({views, count}, syntax);
   if (args.error == Error::kNone) args.error = CheckExpiry(args, now_ms);
   return args;
@@ -27,11 +21,6 @@ BucketArgs ParseOneBucket(RedisModuleString** argv, int argc, const BucketSyntax
 
 constexpr BucketSyntax kAbsorbSyntax{.tokens_required = false, .verbose = true};
 constexpr BucketSyntax kRefundSyntax{.tokens_required = true, .verbose = false};
-
-void CountDecision(bool allowed, uint64_t tokens) noexcept {
-  counters.Add(allowed ? Counter::kAllowed : Counter::kDenied);
-  if (allowed) counters.Add(Counter::kTokensAbsorbed, tokens);
-}
 
 // Buckets of one absorb_multi call. Up to kInlineBuckets live on the stack; a longer call
 // allocates, as the server does for its arguments.

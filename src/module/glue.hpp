@@ -24,10 +24,36 @@ inline void CountCall(Counter command) noexcept {
 // The time of the current command, in unix milliseconds.
 int64_t NowMs() noexcept;
 
+// The time of the current command, in unix microseconds (milliseconds * 1000 on Redis 7.0).
+int64_t NowUs() noexcept;
+
 inline std::string_view View(const RedisModuleString* str) noexcept {
   size_t len = 0;
   const char* ptr = RedisModule_StringPtrLen(str, &len);
   return {ptr, len};
+}
+
+// How many arguments after <key> a command with options hands to its parser: more than any valid
+// call has, so that an option given twice is reported as such; longer calls get the arity error.
+inline constexpr size_t kMaxArgsAfterKey = 10;
+
+// Views of argv[2..argc), the arguments after <key>; false (the arity error) when there are fewer
+// than `min_count` or more than the views hold.
+template <size_t N>
+bool ArgsAfterKey(RedisModuleString** argv, int argc, size_t min_count,
+                  std::string_view (&views)[N], size_t& count) noexcept {
+  if (argc < 2 || static_cast<size_t>(argc - 2) < min_count || static_cast<size_t>(argc - 2) > N) {
+    return false;
+  }
+  count = static_cast<size_t>(argc - 2);
+  for (size_t i = 0; i < count; ++i) views[i] = View(argv[i + 2]);
+  return true;
+}
+
+// Counts the outcome of a call that takes tokens.
+inline void CountDecision(bool allowed, uint64_t tokens) noexcept {
+  counters.Add(allowed ? Counter::kAllowed : Counter::kDenied);
+  if (allowed) counters.Add(Counter::kTokensAbsorbed, tokens);
 }
 
 // Replies with `error` (the arity error is the server's, naming the command as registered) and
@@ -60,6 +86,24 @@ struct BucketKey {
 // Opens `name` for read and write and reads its bucket. On an error the key is closed again.
 Error OpenBucket(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out) noexcept;
 
+// Opens `name` for read and write. `value` is the string it holds (empty when missing), valid
+// until the key is written or closed; `out.stored.expire_at_ms` its expiry. A key of another type
+// is Error::kWrongType, and the key is closed again.
+Error OpenString(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out,
+                 std::string_view& value) noexcept;
+
+// OpenString without reading the expiry (`out.stored` stays empty), for a command whose value
+// alone says everything (CL.THROTTLE): the expiry lookup is a second hash lookup per call.
+Error OpenValue(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out,
+                std::string_view& value) noexcept;
+
+// Stores `value` in place with an absolute expiry, and sends its effect, never the command, to
+// replicas and the AOF: `SET key value PXAT expire_at`. The one write path of every command.
+// When the server cannot propagate it (SET renamed away), nothing is written and the result is
+// Error::kPropagation.
+Error WriteString(RedisModuleCtx* ctx, BucketKey& bucket, std::string_view value,
+                  int64_t expire_at_ms) noexcept;
+
 // Stores `bucket` in place and sends its effect, never the command, to replicas and the AOF:
 // `SET key tokens PXAT expire_at`. When the server cannot propagate it (SET renamed away),
 // nothing is written and the result is Error::kPropagation.
@@ -80,6 +124,10 @@ int AbsorbMultiCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) 
 int RefundCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
 int ResetCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
 int StatsCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
+int WindowCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
+int QuotaCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
+int ThrottleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
+int GcraCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
 
 // INFO shield, and the cluster-bus receivers of SHIELD.stats CLUSTER.
 void InfoCallback(RedisModuleInfoCtx* ctx, int for_crash_report) noexcept;

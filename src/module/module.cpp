@@ -2,6 +2,8 @@
 // cluster-bus receivers, and picks the clock. Only the glue (src/module/) knows both Redis and
 // Shield's core.
 #define SHIELD_DEFINES_MODULE_API
+#include <strings.h>
+
 #include <cstdio>
 
 #include "module/redis.hpp"
@@ -54,10 +56,20 @@ int SetAclCategories(RedisModuleCtx* ctx, RedisModuleCommand* command,
   return REDISMODULE_OK;
 }
 
+// Why registering `name` failed, when another module is the likely reason: CL.THROTTLE is
+// redis-cell's command too, and a server has one command per name.
+const char* RegisterHint(const char* name) noexcept {
+  if (strcasecmp(name, "CL.THROTTLE") != 0) return "";
+  return ": the server already has a CL.THROTTLE, most likely redis-cell's. Shield's CL.THROTTLE "
+         "replaces it and reads its keys as they are: unload redis-cell (MODULE UNLOAD "
+         "redis-cell, or remove its loadmodule line and restart), then load Shield";
+}
+
 int RegisterCommand(RedisModuleCtx* ctx, const CommandSpec& spec) noexcept {
   if (RedisModule_CreateCommand(ctx, spec.name, spec.handler, spec.flags, spec.first_key,
                                 spec.last_key, spec.key_step) == REDISMODULE_ERR) {
-    RedisModule_Log(ctx, "warning", "Shield could not register %s", spec.name);
+    RedisModule_Log(ctx, "warning", "Shield could not register %s%s", spec.name,
+                    RegisterHint(spec.name));
     return REDISMODULE_ERR;
   }
   RedisModuleCommand* command = RedisModule_GetCommand(ctx, spec.name);
@@ -74,6 +86,11 @@ int RegisterCommand(RedisModuleCtx* ctx, const CommandSpec& spec) noexcept {
 int64_t NowMs() noexcept {
   if (cached_microseconds != nullptr) return static_cast<int64_t>(cached_microseconds() / 1000);
   return static_cast<int64_t>(RedisModule_Milliseconds());
+}
+
+int64_t NowUs() noexcept {
+  if (cached_microseconds != nullptr) return static_cast<int64_t>(cached_microseconds());
+  return static_cast<int64_t>(RedisModule_Milliseconds()) * 1000;
 }
 
 }  // namespace shield::glue

@@ -41,46 +41,61 @@ int64_t ExpiryOf(RedisModuleKey* key) noexcept {
 
 }  // namespace
 
-Error OpenBucket(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out) noexcept {
+Error OpenString(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out,
+                 std::string_view& value) noexcept {
   out.name = name;
   out.key = static_cast<RedisModuleKey*>(
       RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE));
   const int type = RedisModule_KeyType(out.key);
   out.exists = type != REDISMODULE_KEYTYPE_EMPTY;
   out.stored = {0, kNoExpiry};
+  value = {};
   if (!out.exists) return Error::kNone;
-  Error error = Error::kWrongType;
-  if (type == REDISMODULE_KEYTYPE_STRING) {
-    size_t len = 0;
-    const char* value = RedisModule_StringDMA(out.key, &len, REDISMODULE_READ);
-    error = ParseValue({value, len}, out.stored.tokens);
-    out.stored.expire_at_ms = ExpiryOf(out.key);
+  if (type != REDISMODULE_KEYTYPE_STRING) {
+    out.Close();
+    return Error::kWrongType;
   }
+  size_t len = 0;
+  const char* ptr = RedisModule_StringDMA(out.key, &len, REDISMODULE_READ);
+  value = {ptr, len};
+  out.stored.expire_at_ms = ExpiryOf(out.key);
+  return Error::kNone;
+}
+
+Error OpenBucket(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out) noexcept {
+  std::string_view value;
+  Error error = OpenString(ctx, name, out, value);
+  if (error == Error::kNone && out.exists) error = ParseValue(value, out.stored.tokens);
   if (error != Error::kNone) out.Close();
   return error;
 }
 
-Error WriteBucket(RedisModuleCtx* ctx, BucketKey& bucket, const StoredBucket& value) noexcept {
-  char digits[kInt64TextCapacity];
-  const size_t len = FormatInt64(value.tokens, digits);
+Error WriteString(RedisModuleCtx* ctx, BucketKey& bucket, std::string_view value,
+                  int64_t expire_at_ms) noexcept {
   // Propagation first: the server sends it when the command ends, and if it cannot (SET renamed
   // away), the key must not change here alone.
-  if (RedisModule_Replicate(ctx, "SET", "sbcl", bucket.name, digits, len, "PXAT",
-                            static_cast<long long>(value.expire_at_ms)) != REDISMODULE_OK) {
+  if (RedisModule_Replicate(ctx, "SET", "sbcl", bucket.name, value.data(), value.size(), "PXAT",
+                            static_cast<long long>(expire_at_ms)) != REDISMODULE_OK) {
     return PropagationFailed(ctx, "SET");
   }
   // Creates the string for a new key, resizes an existing one only when its length differs.
-  RedisModule_StringTruncate(bucket.key, len);
+  RedisModule_StringTruncate(bucket.key, value.size());
   size_t current_len = 0;
   char* stored = RedisModule_StringDMA(bucket.key, &current_len, REDISMODULE_WRITE);
-  std::memcpy(stored, digits, len);
-  RedisModule_SetAbsExpire(bucket.key, value.expire_at_ms);
+  std::memcpy(stored, value.data(), value.size());
+  RedisModule_SetAbsExpire(bucket.key, expire_at_ms);
   RedisModule_SignalModifiedKey(ctx, bucket.name);
   // The same keyspace events as the original's PSETEX, for clients that listen to them.
   RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_STRING, "set", bucket.name);
   RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_GENERIC, "expire", bucket.name);
   bucket.exists = true;
   return Error::kNone;
+}
+
+Error WriteBucket(RedisModuleCtx* ctx, BucketKey& bucket, const StoredBucket& value) noexcept {
+  char digits[kInt64TextCapacity];
+  const size_t len = FormatInt64(value.tokens, digits);
+  return WriteString(ctx, bucket, {digits, len}, value.expire_at_ms);
 }
 
 Error DeleteBucket(RedisModuleCtx* ctx, BucketKey& bucket) noexcept {
@@ -114,6 +129,26 @@ Error PeekBucket(RedisModuleCtx* ctx, RedisModuleString* name, StoredBucket& out
   }
   if (reply != nullptr) RedisModule_FreeCallReply(reply);
   return error;
+}
+
+Error OpenValue(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out,
+                std::string_view& value) noexcept {
+  out.name = name;
+  out.key = static_cast<RedisModuleKey*>(
+      RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE));
+  const int type = RedisModule_KeyType(out.key);
+  out.exists = type != REDISMODULE_KEYTYPE_EMPTY;
+  out.stored = {0, kNoExpiry};
+  value = {};
+  if (!out.exists) return Error::kNone;
+  if (type != REDISMODULE_KEYTYPE_STRING) {
+    out.Close();
+    return Error::kWrongType;
+  }
+  size_t len = 0;
+  const char* ptr = RedisModule_StringDMA(out.key, &len, REDISMODULE_READ);
+  value = {ptr, len};
+  return Error::kNone;
 }
 
 }  // namespace shield::glue

@@ -20,13 +20,14 @@ CAPACITY, PERIOD = 2, 2  # one token back every second
 class Example:
     """The example server as a subprocess, pointed at a Shield server."""
 
-    def __init__(self, redis_port, tmp_path):
+    def __init__(self, redis_port, tmp_path, algorithm="bucket", period=PERIOD):
+        self.algorithm = algorithm
         self.port = free_port()
         self.log = open(tmp_path / "example.log", "wb")
         self.process = subprocess.Popen(
             [sys.executable, str(EXAMPLE), "--port", str(self.port),
-             "--redis-url", f"redis://{HOST}:{redis_port}",
-             "--capacity", str(CAPACITY), "--period", str(PERIOD)],
+             "--redis-url", f"redis://{HOST}:{redis_port}", "--algorithm", algorithm,
+             "--capacity", str(CAPACITY), "--period", str(period)],
             stdout=self.log, stderr=subprocess.STDOUT)
 
     def get(self, api_key=None):
@@ -64,9 +65,10 @@ def shield(make_server):
     return make_server()
 
 
-@pytest.fixture
-def example(shield, tmp_path):
-    running = Example(shield.port, tmp_path)
+@pytest.fixture(params=["bucket", "window", "gcra"])
+def example(request, shield, tmp_path):
+    """The example on each algorithm whose period is a number of seconds."""
+    running = Example(shield.port, tmp_path, algorithm=request.param)
     try:
         running.wait_ready()
         yield running
@@ -89,7 +91,9 @@ def test_requests_within_capacity_get_200_with_the_ratelimit_headers(example):
         assert headers["RateLimit-Policy"] == f'"default";q={CAPACITY};w={PERIOD}'
         r, t = ratelimit(headers)
         assert r == remaining
-        assert 1 <= t <= PERIOD  # the bucket is full again within one period
+        # A bucket or GCRA is full again within one period; a sliding window forgets a call
+        # within two windows.
+        assert 1 <= t <= (2 * PERIOD if example.algorithm == "window" else PERIOD)
         assert headers["Retry-After"] is None
 
 
@@ -101,7 +105,7 @@ def test_a_request_over_capacity_gets_429_with_retry_after_and_succeeds_after_wa
     assert headers["RateLimit-Policy"] == f'"default";q={CAPACITY};w={PERIOD}'
     assert ratelimit(headers)[0] == 0
     retry_after = int(headers["Retry-After"])
-    assert 1 <= retry_after <= PERIOD
+    assert 1 <= retry_after <= (2 * PERIOD if example.algorithm == "window" else PERIOD)
     time.sleep(retry_after)  # what a client is told to do: the wait is the thing under test
     status, headers = example.get(api_key=key)
     assert status == 200
@@ -116,13 +120,29 @@ def test_each_api_key_has_its_own_bucket(example):
     assert example.get(api_key=second)[0] == 200
 
 
-def test_without_an_api_key_the_bucket_is_the_client_ip(example, shield):
+def test_without_an_api_key_the_limit_is_the_client_ip(example, shield):
     status, headers = example.get()
     assert status == 200
     assert ratelimit(headers)[0] == CAPACITY - 1
     with shield.client() as c:
-        assert c.get(f"ratelimit:{HOST}") == str(CAPACITY - 1)
-        assert 0 < c.pttl(f"ratelimit:{HOST}") <= PERIOD * 1000
+        assert c.exists(f"ratelimit:{HOST}") == 1
+        assert 0 < c.pttl(f"ratelimit:{HOST}") <= 2 * PERIOD * 1000
+
+
+def test_the_quota_answers_429_until_the_end_of_the_hour(shield, tmp_path):
+    running = Example(shield.port, tmp_path, algorithm="quota", period="HOUR")
+    try:
+        running.wait_ready()
+        key = "frank-" + uuid.uuid4().hex[:6]
+        assert [running.get(api_key=key)[0] for _ in range(CAPACITY)] == [200] * CAPACITY
+        status, headers = running.get(api_key=key)
+        assert status == 429
+        assert headers["RateLimit-Policy"] == f'"default";q={CAPACITY};w=3600'
+        seconds_left = 3600 - int(time.time()) % 3600
+        assert abs(int(headers["Retry-After"]) - seconds_left) <= 2
+        assert abs(ratelimit(headers)[1] - seconds_left) <= 2
+    finally:
+        running.stop()
 
 
 def test_when_redis_is_down_the_example_answers_503(example, shield):

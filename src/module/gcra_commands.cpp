@@ -1,0 +1,131 @@
+// CL.THROTTLE (redis-cell's command) and SHIELD.gcra (the same limit with SHIELD.absorb's
+// arguments and replies) over Shield's exact GCRA core. Both read and write redis-cell's keys (the
+// TAT in decimal nanoseconds) and propagate the effect of a call, never the call: `SET key <tat>
+// PXAT <ms>` when it stores a TAT, `DEL key` when a give-back empties it, nothing when it is
+// denied or only looks.
+#include <algorithm>
+#include <cstring>
+
+#include "core/gcra.hpp"
+#include "module/glue.hpp"
+
+namespace shield::glue {
+namespace {
+
+constexpr int kMaxThrottleArgs = 4;  // after the key
+
+// Replies redis-cell's "Couldn't parse as integer: <arg>", with the argument as it came (a NUL,
+// CR or LF in it would end the error line, so those read as spaces).
+int ReplyBadInteger(RedisModuleCtx* ctx, std::string_view arg) noexcept {
+  counters.Add(Counter::kErrors);
+  const std::string_view prefix = ErrorReply(Error::kCellInteger);
+  const size_t len = prefix.size() + arg.size();
+  char inline_buffer[256];
+  char* text =
+      len < sizeof inline_buffer ? inline_buffer : static_cast<char*>(RedisModule_Alloc(len + 1));
+  std::memcpy(text, prefix.data(), prefix.size());
+  for (size_t i = 0; i < arg.size(); ++i) {
+    const char c = arg[i];
+    text[prefix.size() + i] = (c == '\0' || c == '\r' || c == '\n') ? ' ' : c;
+  }
+  text[len] = '\0';
+  RedisModule_ReplyWithError(ctx, text);
+  if (text != inline_buffer) RedisModule_Free(text);
+  return REDISMODULE_OK;
+}
+
+// Reads the TAT at `name`, decides a call of `quantity` now and stores the outcome: the part of
+// CL.THROTTLE and SHIELD.gcra after their arguments. `invalid` is the error for a value that is
+// not a TAT (each command words it its own way).
+Error Decide(RedisModuleCtx* ctx, RedisModuleString* name, const GcraLimits& limits,
+             int64_t quantity, Error invalid, GcraDecision& decision) noexcept {
+  BucketKey key;
+  std::string_view value;
+  if (const Error error = OpenValue(ctx, name, key, value); error != Error::kNone) return error;
+  std::optional<uint64_t> tat;
+  if (key.exists) {
+    tat = ParseTat(value);
+    if (!tat) return invalid;
+  }
+  decision = Throttle(limits, tat, quantity, NowUs() * 1000);
+  if (decision.write == GcraWrite::kStore) {
+    char digits[kTatTextCapacity];
+    const size_t len = FormatTat(decision.new_tat_ns, digits);
+    return WriteString(ctx, key, {digits, len}, decision.expire_at_ms);
+  }
+  if (decision.write == GcraWrite::kDelete) return DeleteBucket(ctx, key);
+  return Error::kNone;
+}
+
+constexpr BucketSyntax kGcraSyntax{.tokens_required = false, .verbose = true};
+
+}  // namespace
+
+// CL.THROTTLE <key> <max_burst> <count per period> <period> [<quantity>]
+//
+// GCRA, compatible with redis-cell: <count> calls per <period> seconds, bursts of max_burst + 1.
+// Quantity (default 1) is what the call costs; 0 only looks; a negative quantity gives back.
+// Reply: an array of five integers: limited (0 or 1), limit (max_burst + 1), remaining, retry
+// after in seconds (-1 unless limited; -1 also when quantity exceeds the limit), reset after in
+// seconds. A denied call writes and propagates nothing.
+// Errors (redis-cell's wording): the usage line for a wrong number of arguments; "Couldn't parse
+// as integer: <arg>"; "Zero rates are not supported". Shield's own: "Negative rates are not
+// supported", "max_burst must be between 0 and 9223372036854775806", "invalid theoretical arrival
+// time in Redis"; WRONGTYPE.
+int ThrottleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
+  CountCall(Counter::kThrottleCalls);
+  std::string_view views[kMaxThrottleArgs];
+  size_t count = 0;
+  if (!ArgsAfterKey(argv, argc, 3, views, count)) return ReplyError(ctx, Error::kCellUsage);
+  const ThrottleArgs args = ParseThrottleArgs({views, count});
+  if (args.error == Error::kCellInteger) return ReplyBadInteger(ctx, views[args.bad_integer]);
+  if (args.error != Error::kNone) return ReplyError(ctx, args.error);
+
+  GcraDecision decision{};
+  if (const Error error =
+          Decide(ctx, argv[1], args.limits, args.quantity, Error::kCellInvalidStored, decision);
+      error != Error::kNone) {
+    return ReplyError(ctx, error);
+  }
+  CountDecision(!decision.limited, static_cast<uint64_t>(std::max<int64_t>(args.quantity, 0)));
+
+  const ThrottleReply reply = ThrottleReplyFor(args.limits, decision);
+  RedisModule_ReplyWithArray(ctx, static_cast<long>(reply.size()));
+  for (const int64_t field : reply) RedisModule_ReplyWithLongLong(ctx, field);
+  return REDISMODULE_OK;
+}
+
+// SHIELD.gcra <key> <capacity> <period> [<tokens>] [BURST <n>] [VERBOSE]
+//
+// SHIELD.absorb's arguments, replies and errors over the GCRA and key format of CL.THROTTLE:
+// <capacity> tokens per <period> seconds, at most <capacity> (or <n>) at once, in nanoseconds.
+// `SHIELD.gcra k 30 60 BURST 16` is `CL.THROTTLE k 15 30 60` on the same key.
+// Reply: integer, the tokens left after the take; -1 when denied (nothing written or propagated).
+// With VERBOSE: the VERBOSE map.
+// Errors: SHIELD.absorb's; "rate too high" above 10^9 tokens per second; "invalid theoretical
+// arrival time in Redis"; WRONGTYPE.
+int GcraCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
+  CountCall(Counter::kGcraCalls);
+  std::string_view views[kMaxArgsAfterKey];
+  size_t count = 0;
+  if (!ArgsAfterKey(argv, argc, 2, views, count)) return ReplyError(ctx, Error::kArity);
+  const BucketArgs args = ParseBucketArgs({views, count}, kGcraSyntax);
+  if (args.error != Error::kNone) return ReplyError(ctx, args.error);
+  const auto limits = GcraLimitsOf(args.limits);
+  if (!limits) return ReplyError(ctx, Error::kGcraRate);
+
+  GcraDecision decision{};
+  if (const Error error =
+          Decide(ctx, argv[1], *limits, args.tokens, Error::kGcraInvalidStored, decision);
+      error != Error::kNone) {
+    return ReplyError(ctx, error);
+  }
+  CountDecision(!decision.limited, static_cast<uint64_t>(args.tokens));
+  if (args.verbose) {
+    ReplyVerbose(ctx, GcraVerbose(*limits, decision));
+    return REDISMODULE_OK;
+  }
+  return RedisModule_ReplyWithLongLong(ctx, GcraReply(decision));
+}
+
+}  // namespace shield::glue
