@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what the packaging tests (tests/packaging) need on Debian bookworm, from Debian's
+# archive only. Idempotent: installs only what is missing and says what it installs.
+#   podman, runc      rootful containers (runc, not crun: the tests run podman with --runtime runc)
+#   debootstrap       makes the debian:bookworm base image from the Debian archive (no registry)
+#   docker-compose    Debian's Compose 1.29, run against podman's Docker API
+#   musl-tools        musl-gcc, to build a musl redis-server and try the module in it
+# dpkg-deb and cpack (for the .deb) come with dpkg and cmake, redis-server with scripts/install-deps.sh.
+# No service is enabled or started; nothing else on the system changes.
+set -euo pipefail
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+wanted=(podman runc debootstrap docker-compose musl-tools)
+missing=()
+for package in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$package")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-packaging-deps: all present (${wanted[*]})"
+  exit 0
+fi
+echo "install-packaging-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt_options=(-o DPkg::Lock::Timeout=600 -qq)
+$sudo apt-get "${apt_options[@]}" update
+$sudo apt-get "${apt_options[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-packaging-deps: done"
