@@ -11,8 +11,9 @@
 #   scripts/cluster.sh status  for every node: pid, role, module loaded, cluster state, keys
 #                              (DBSIZE) and memory; then `redis-cli --cluster check`. Exits 1 if a
 #                              node is down, lacks the module, or the cluster is not ok.
-#   scripts/cluster.sh down    stop the processes `up` started (by the PIDs in its pidfiles, never
-#                              by name) and delete their data.
+#   scripts/cluster.sh stop    stop the processes `up` started (by the PIDs in its pidfiles, never
+#                              by name) and keep their data: the next `up` starts them again on it.
+#   scripts/cluster.sh down    stop them the same way and delete their data.
 #
 # Environment:
 #   SHIELD_MODULE              the module to load (default build/libredis_shield.so in this repo)
@@ -210,7 +211,7 @@ cmd_status() {
   fi
 }
 
-cmd_down() {
+cmd_stop() {
   local port pid deadline signalled=() ports_stopped=()
   # SIGTERM to every node first (each saves and exits on its own), then wait for all of them.
   for port in "${ports[@]}"; do
@@ -232,15 +233,21 @@ cmd_down() {
   for i in "${!signalled[@]}"; do
     echo "stopped node ${ports_stopped[$i]} (pid ${signalled[$i]})"
   done
+  [ "${#signalled[@]}" -gt 0 ] || echo "cluster.sh: no running nodes on ports ${ports[*]}"
+}
+
+cmd_down() {
+  local port
+  cmd_stop
   for port in "${ports[@]}"; do rm -rf "${run_dir:?}/$port"; done
   rm -f "$run_dir/create.log"
   rmdir "$run_dir" 2>/dev/null || true
-  [ "${#signalled[@]}" -gt 0 ] || echo "cluster.sh: no running nodes on ports ${ports[*]}"
 }
 
 case "${1:-}" in
   up) cmd_up ;;
   status) cmd_status ;;
+  stop) cmd_stop ;;
   down) cmd_down ;;
   -h | --help | help) usage ;;
   *)

@@ -5,31 +5,115 @@
 #   bench  run, plus what bench/run.sh uses: redis-py, matplotlib, Google Benchmark, valgrind, Node.js
 #   all    (default) run, plus everything the test suite uses, and project-local pieces in .deps/:
 #            .deps/valkey/bin/valkey-server   Valkey 8 from bookworm-backports, unpacked, not installed
+#            .deps/redis_exporter/bin/        Prometheus's redis_exporter, unpacked, not installed
 #            tests/cluster/node_modules       ioredis and node-redis for the cluster tests
 # Every kind also puts redismodule.h, from Debian's redis source package, in .deps/redismodule/.
+#
+# What it changes on the system (the README lists the same):
+#   - adds up to two apt source files, derived from the machine's own Debian entry so that they use
+#     the same mirror, unless equivalent entries are already there:
+#       /etc/apt/sources.list.d/shield-src.sources (or .list)        deb-src entries, for redismodule.h
+#       /etc/apt/sources.list.d/shield-backports.sources (or .list)  bookworm-backports, for Valkey 8
+#                                                                    (SHIELD_DEPS=all only)
+#     (.sources when the machine uses deb822's debian.sources, .list for a one-line sources.list);
+#   - runs apt-get update and installs Debian packages (listed below; for SHIELD_DEPS=all also
+#     libjemalloc2 liblzf1 libssl3 libatomic1, which the unpacked Valkey needs);
+#   - in this repository only: .deps/ and tests/cluster/node_modules (above);
+#   - nothing else: it starts, stops, enables and disables no service. Debian's redis-server package
+#     starts its own service on port 6379 where systemd runs; scripts/run.sh then says the port is
+#     taken (use SHIELD_PORT, or stop that service yourself).
+#
+#   scripts/install-deps.sh --sources-only   only write the apt source files (no apt-get);
+#                                            SHIELD_APT_DIR (default /etc/apt) says where the
+#                                            machine's apt configuration is: tests point it at a
+#                                            folder of sample files.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 what=${SHIELD_DEPS:-all}
 case "$what" in run | bench | all) ;; *) echo "install-deps: SHIELD_DEPS must be run, bench or all" >&2; exit 2 ;; esac
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-lists=/etc/apt/sources.list.d
+apt_dir=${SHIELD_APT_DIR:-/etc/apt}
+lists=$apt_dir/sources.list.d
+release=bookworm
 
-# Source entries (for redismodule.h) and bookworm-backports (for Valkey 8), made from the
-# machine's own apt source so that they use the same mirror. Both apt formats are handled.
-if [ -f "$lists/debian.sources" ]; then
-  [ -f "$lists/shield-src.sources" ] ||
-    sed -e 's/^Types: deb$/Types: deb-src/' "$lists/debian.sources" | $sudo tee "$lists/shield-src.sources" >/dev/null
-  [ -f "$lists/shield-backports.sources" ] ||
-    awk 'BEGIN{RS="";ORS="\n\n"} NR==1' "$lists/debian.sources" |
-    sed -e 's/^Suites: .*/Suites: bookworm-backports/' | $sudo tee "$lists/shield-backports.sources" >/dev/null
-elif [ -f /etc/apt/sources.list ]; then
-  [ -f "$lists/shield-src.list" ] ||
-    grep -E '^deb ' /etc/apt/sources.list | sed -e 's/^deb /deb-src /' | $sudo tee "$lists/shield-src.list" >/dev/null
-  [ -f "$lists/shield-backports.list" ] ||
-    grep -E '^deb [^ ]+ bookworm ' /etc/apt/sources.list | head -n1 |
-    sed -E 's/^deb ([^ ]+) bookworm .*/deb \1 bookworm-backports main/' | $sudo tee "$lists/shield-backports.list" >/dev/null
+die() {
+  echo "install-deps: $*" >&2
+  exit 1
+}
+
+# Writes stdin to FILE (through sudo only when its folder is not writable) and says so.
+write_source() {
+  if [ -w "$(dirname "$1")" ]; then tee "$1" >/dev/null; else $sudo tee "$1" >/dev/null; fi
+  echo "install-deps: added $1"
+}
+
+# True when some apt source file under $apt_dir already has an entry matching the regex $1 (the
+# regexes are anchored at the start of a line, so comments never match).
+have_entry() {
+  grep -Eqs -- "$1" "$apt_dir/sources.list" "$lists"/*.list "$lists"/*.sources
+}
+
+# The one-line format: `deb [options] URI SUITE COMPONENTS...`, options optional. Prints the
+# deb-src twin of every deb line (options kept), or nothing.
+oneline_src() {
+  sed -nE 's/^[[:space:]]*deb([[:space:]]+\[[^]]*\])?[[:space:]]+/deb-src\1 /p' "$1"
+}
+
+# The first deb line for the release itself, its suite replaced by <release>-backports and its
+# components by main.
+oneline_backports() {
+  sed -nE "s/^[[:space:]]*deb(([[:space:]]+\[[^]]*\])?[[:space:]]+[^[:space:]]+)[[:space:]]+$release([[:space:]].*)?\$/deb\1 $release-backports main/p" "$1" |
+    head -n1
+}
+
+# Source entries (for redismodule.h) and, for SHIELD_DEPS=all only, bookworm-backports (for
+# Valkey 8), made from the machine's own apt source so that they use the same mirror. Both apt
+# formats are handled; when neither gives an entry, this fails and says what to add by hand.
+derive_sources() {
+  local deb822="$lists/debian.sources" oneline="$apt_dir/sources.list" text
+  if [ -f "$deb822" ] && grep -Eq '^Types:(.*[[:space:]])?deb([[:space:]]|$)' "$deb822"; then
+    if ! have_entry '^(Types:.*deb-src|deb-src[[:space:]])' && [ ! -f "$lists/shield-src.sources" ]; then
+      text=$(awk 'BEGIN{RS="";ORS="\n\n"} /Types:/' "$deb822" |
+        sed -E 's/^Types:.*/Types: deb-src/')
+      [ -n "$text" ] || die "found no deb stanza in $deb822 to derive deb-src entries from"
+      printf '%s\n' "$text" | write_source "$lists/shield-src.sources"
+    fi
+    if [ "$what" = all ] && ! have_entry "^Suites:.*[[:space:]]$release-backports([[:space:]]|\$)" &&
+      [ ! -f "$lists/shield-backports.sources" ]; then
+      text=$(awk -v rel="$release" 'BEGIN{RS="";ORS="\n\n"}
+          { n = split($0, lines, "\n"); for (i = 1; i <= n; i++)
+              if (lines[i] ~ "^Suites:" && (" " lines[i] " ") ~ (" " rel " ")) { print; exit } }' "$deb822" |
+        sed -E -e 's/^Types:.*/Types: deb/' -e "s/^Suites:.*/Suites: $release-backports/" \
+          -e 's/^Components:.*/Components: main/')
+      [ -n "$text" ] ||
+        die "found no stanza with Suites: $release in $deb822 to derive $release-backports from; add a $release-backports entry yourself"
+      printf '%s\n' "$text" | write_source "$lists/shield-backports.sources"
+    fi
+  elif [ -f "$oneline" ] && grep -Eq '^[[:space:]]*deb[[:space:]]' "$oneline"; then
+    if ! have_entry '^[[:space:]]*deb-src[[:space:]]' && [ ! -f "$lists/shield-src.list" ]; then
+      text=$(oneline_src "$oneline")
+      [ -n "$text" ] || die "found no deb line in $oneline to derive deb-src entries from"
+      printf '%s\n' "$text" | write_source "$lists/shield-src.list"
+    fi
+    if [ "$what" = all ] && ! have_entry "^[[:space:]]*deb[[:space:]].*[[:space:]]$release-backports([[:space:]]|\$)" &&
+      [ ! -f "$lists/shield-backports.list" ]; then
+      text=$(oneline_backports "$oneline")
+      [ -n "$text" ] ||
+        die "found no 'deb [options] URI $release ...' line in $oneline to derive $release-backports from; add a $release-backports entry yourself"
+      printf '%s\n' "$text" | write_source "$lists/shield-backports.list"
+    fi
+  else
+    die "found no Debian entry in $deb822 or $oneline to derive deb-src and $release-backports entries from; add them yourself (README: What the scripts change)"
+  fi
+}
+
+if [ "${1:-}" = --sources-only ]; then
+  derive_sources
+  exit 0
 fi
+[ $# -eq 0 ] || die "usage: $0 [--sources-only]"
+derive_sources
 
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
@@ -41,12 +125,6 @@ esac
 # Some images ship their own Node.js (with npm) that conflicts with Debian's; keep it if present.
 if [ "$what" != run ] && ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
 $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
-
-# Debian's redis-server package starts a service on 6379 where systemd runs; Shield's scripts
-# start their own servers, and scripts/run.sh wants that port.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled --quiet redis-server 2>/dev/null; then
-  $sudo systemctl disable --now redis-server || true
-fi
 
 "$root/scripts/fetch-redismodule-h.sh" "$root/.deps/redismodule"
 
@@ -64,6 +142,17 @@ if [ "$what" = all ]; then
     cp "$work/x/usr/bin/valkey-cli" "$root/.deps/valkey/bin/valkey-cli"
     # The server is a multi-call binary that acts on the name it runs under.
     ln -sf valkey-multi "$root/.deps/valkey/bin/valkey-server"
+    rm -rf "$work"
+  fi
+  # Prometheus's redis_exporter for docs/production.md's test, unpacked like Valkey: installing
+  # Debian's package would start an exporter service on port 9121.
+  if [ ! -x "$root/.deps/redis_exporter/bin/prometheus-redis-exporter" ]; then
+    work=$(mktemp -d)
+    (cd "$work" && apt-get download -qq prometheus-redis-exporter) ||
+      die "could not download prometheus-redis-exporter"
+    dpkg-deb -x "$work"/prometheus-redis-exporter_*.deb "$work/x"
+    mkdir -p "$root/.deps/redis_exporter/bin"
+    cp "$work/x/usr/bin/prometheus-redis-exporter" "$root/.deps/redis_exporter/bin/"
     rm -rf "$work"
   fi
   if [ ! -d "$root/tests/cluster/node_modules/ioredis" ] || [ ! -d "$root/tests/cluster/node_modules/redis" ]; then

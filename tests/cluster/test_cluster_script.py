@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
 from shield_servers import HOST, MODULE, REPO, free_port
 
 SCRIPT = REPO / "scripts" / "cluster.sh"
@@ -56,6 +57,16 @@ def script_cluster(tmp_path_factory):
                 s.settings[port] = {**c.config_get("cluster-node-timeout"),
                                     **c.config_get("appendonly"),
                                     **c.config_get("cluster-enabled")}
+        # `stop` keeps the data, and the next `up` starts the same cluster on it.
+        with RedisCluster(host=HOST, port=s.ports[0], decode_responses=True) as c:
+            s.absorbed = c.execute_command("SHIELD.absorb", "kept", 10, 3600, 4)
+            c.wait(1, 5000)  # the replica has it too, so a restart cannot lose it either way
+        s.stop = run("stop")
+        s.after_stop = [pid for pid in s.pids if alive(pid)]
+        s.files_after_stop = sorted(name for port in s.ports for name in os.listdir(os.path.join(s.dir, str(port))))
+        s.resumed = run("up")
+        with RedisCluster(host=HOST, port=s.ports[0], decode_responses=True) as c:
+            s.after_resume = c.execute_command("SHIELD.inspect", "kept", 10, 3600)
         s.down = run("down")
         s.after_down = [pid for pid in s.pids if alive(pid)]
     finally:
@@ -112,3 +123,19 @@ def test_up_splits_the_slots_over_the_first_three_ports_as_the_guide_shows(scrip
             primaries[int(fields[1].split("@")[0].rsplit(":", 1)[1])] = fields[8]
     first, second, third = script_cluster.ports[:3]
     assert primaries == {first: "0-5460", second: "5461-10922", third: "10923-16383"}
+
+
+def test_stop_stops_every_process_and_keeps_the_data(script_cluster):
+    assert script_cluster.stop.returncode == 0, script_cluster.stop.stderr
+    assert script_cluster.stop.stdout.count("stopped node") == 6
+    assert script_cluster.after_stop == []
+    for name in ("nodes.conf", "redis.log"):
+        assert script_cluster.files_after_stop.count(name) == 6, script_cluster.files_after_stop
+
+
+def test_up_after_stop_starts_the_same_cluster_on_its_data(script_cluster):
+    assert script_cluster.absorbed == 6
+    assert script_cluster.resumed.returncode == 0, script_cluster.resumed.stdout + script_cluster.resumed.stderr
+    assert "starting the stopped nodes" in script_cluster.resumed.stdout
+    fields = dict(zip(script_cluster.after_resume[::2], script_cluster.after_resume[1::2]))
+    assert fields["remaining"] == 6 - 1  # what an absorb of one token would leave
