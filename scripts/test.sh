@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole test suite on a fresh Debian bookworm machine: installs what is
-# missing, builds with warnings as errors, checks formatting, and runs every test through ctest
-# (GoogleTest unit tests, the exported-symbol check, the integration suite on Redis and Valkey,
-# and the cluster suite).
+# missing, builds with warnings as errors in every build type, checks formatting, runs the
+# sanitizer pass, and runs every test through ctest (GoogleTest unit tests, the exported-symbol
+# check, the integration suite on each of the seven servers of the matrix, the cluster suite on
+# three of them, and the packaging tests).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 "$root/scripts/install-deps.sh"
+"$root/scripts/install-servers.sh"            # the server matrix in .deps/servers/; builds only what changed
+"$root/scripts/install-packaging-deps.sh"     # podman, runc, debootstrap, docker-compose, musl-tools
 "$root/scripts/build.sh" -DSHIELD_BUILD_TESTS=ON
 
 # Warnings are errors in every standard build type: a packager's Release or MinSizeRel build with
@@ -23,11 +26,12 @@ files=$(git ls-files '*.cpp' '*.hpp' 2>/dev/null || find src tests bench -name '
 clang-format --dry-run --Werror $files
 echo "formatting ok"
 
-echo "== sanitizers: unit tests, and the integration suite on Redis with an ASan+UBSan module"
+echo "== sanitizers: unit tests, and the integration suite on Redis 7.0 and Valkey 9.1 with an ASan+UBSan module"
 SHIELD_BUILD_DIR="$root/build-asan" SHIELD_BUILD_TYPE=Debug "$root/scripts/build.sh" -DSHIELD_SANITIZE=ON
 (cd "$root/build-asan" &&
-  SHIELD_SERVERS=redis SHIELD_SERVER_PRELOAD="$(gcc -print-file-name=libasan.so)" \
-    ctest --output-on-failure --timeout 900 -LE cluster)
+  ctest --output-on-failure --timeout 900 -LE 'cluster|integration|packaging' &&
+  SHIELD_SERVER_PRELOAD="$(gcc -print-file-name=libasan.so)" \
+    ctest --output-on-failure --timeout 900 -R '^integration_(redis7|valkey9[.]1)$')
 
 echo "== ctest"
 cd "$root/build"

@@ -116,8 +116,30 @@ extern "C" __attribute__((visibility("default"))) int RedisModule_OnLoad(
   RedisModule_Log(ctx, "notice", "Shield reads time from %s",
                   cached_microseconds != nullptr ? "the command's cached time (CachedMicroseconds)"
                                                  : "the wall clock (Milliseconds)");
+  // Which server this is, from the module API: Valkey and Redict also register every function
+  // under their own prefix, and GetServerVersion gives their own version, 0x00MMmmpp (INFO's
+  // redis_version is 7.2.4 on every Valkey).
+  void* probe = nullptr;
+  const bool valkey = RedisModule_GetApi("ValkeyModule_GetServerVersion", &probe) == REDISMODULE_OK;
+  const bool redict =
+      !valkey && RedisModule_GetApi("RedictModule_GetServerVersion", &probe) == REDISMODULE_OK;
+  const int version = RedisModule_GetServerVersion();
+  // Valkey 9.0+ refuses CLUSTER MIGRATESLOTS (atomic slot migration) unless every module sets
+  // VALKEYMODULE_OPTIONS_HANDLE_ATOMIC_SLOT_MIGRATION (1 << 5 in valkeymodule.h; not in this
+  // redismodule.h). It means: the target holds a slot's keys before it owns them, and what a
+  // module replicates during the move must touch one slot. Shield keeps no state outside its string
+  // keys and replicates one-key SET and DEL, so it can say so. Redis gives that bit no meaning:
+  // set on Valkey 9.0+ only.
+  constexpr int kHandleAtomicSlotMigration = 1 << 5;
+  const bool atomic_slot_migration = valkey && version >= 0x00090000;
+  RedisModule_Log(
+      ctx, "notice", "Shield runs on %s %d.%d.%d%s",
+      valkey ? "Valkey" : (redict ? "Redict" : "Redis"), (version >> 16) & 0xff,
+      (version >> 8) & 0xff, version & 0xff,
+      atomic_slot_migration ? " and handles atomic slot migration (CLUSTER MIGRATESLOTS)" : "");
   // Keys are signalled as modified only when a call writes them, not when it is denied.
-  RedisModule_SetModuleOptions(ctx, REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED);
+  RedisModule_SetModuleOptions(ctx, REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED |
+                                        (atomic_slot_migration ? kHandleAtomicSlotMigration : 0));
 
   FindAclApi(ctx);
   for (const CommandSpec& spec : kCommands) {

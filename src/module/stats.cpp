@@ -37,7 +37,9 @@ struct ClusterRequest {
   RedisModuleBlockedClient* client;
   RedisModuleTimerID timer;
   bool timer_running;
-  size_t waiting;  // nodes asked that have not answered
+  bool resent;      // the second request has gone out
+  int64_t rest_ms;  // of the timeout, after the resend
+  size_t waiting;   // nodes asked that have not answered
   size_t count;
   NodeEntry* nodes;
   ClusterRequest* next;  // in the list of requests in flight
@@ -63,10 +65,41 @@ void Finish(RedisModuleCtx* ctx, ClusterRequest* request) noexcept {
   RedisModule_UnblockClient(request->client, request);
 }
 
-void OnTimeout(RedisModuleCtx* ctx, void* data) noexcept {
+// Valkey 8.1+ drops a module message that is the first on a fresh cluster-bus link (it comes with
+// the short header before the receiving end knows who sent it, as just after a cluster forms or a
+// link reconnects); the link is whole again within about 100 ms. So a node that has not answered
+// after kResendAfterMs is asked once more, when the timeout leaves room for it.
+constexpr int64_t kResendAfterMs = 200;
+
+// Asks `node` for its counters; false when the bus cannot reach it.
+bool Ask(RedisModuleCtx* ctx, const ClusterRequest& request, NodeEntry& node) noexcept {
+  uint8_t message[kStatsRequestSize];
+  EncodeStatsRequest(request.id, std::span<uint8_t, kStatsRequestSize>(message));
+  return RedisModule_SendClusterMessage(ctx, node.id, kStatsRequestType,
+                                        reinterpret_cast<const char*>(message),
+                                        kStatsRequestSize) == REDISMODULE_OK;
+}
+
+void OnTimer(RedisModuleCtx* ctx, void* data) noexcept {
   auto* request = static_cast<ClusterRequest*>(data);
   request->timer_running = false;
-  Finish(ctx, request);
+  if (request->resent || request->rest_ms <= 0) {
+    Finish(ctx, request);
+    return;
+  }
+  request->resent = true;
+  for (size_t i = 0; i < request->count; ++i) {
+    NodeEntry& node = request->nodes[i];
+    if (node.status != NodeStatus::kTimeout || Ask(ctx, *request, node)) continue;
+    node.status = NodeStatus::kUnreachable;
+    --request->waiting;
+  }
+  if (request->waiting == 0) {
+    Finish(ctx, request);
+    return;
+  }
+  request->timer = RedisModule_CreateTimer(ctx, request->rest_ms, OnTimer, request);
+  request->timer_running = true;
 }
 
 const char* StatusName(NodeStatus status) noexcept {
@@ -177,8 +210,6 @@ int StartClusterStats(RedisModuleCtx* ctx, int64_t timeout_ms) noexcept {
   request->id = next_request_id++;
   request->count = count;
   const char* my_id = RedisModule_GetMyClusterID();
-  uint8_t message[kStatsRequestSize];
-  EncodeStatsRequest(request->id, std::span<uint8_t, kStatsRequestSize>(message));
   for (size_t i = 0; i < count; ++i) {
     NodeEntry& node = request->nodes[i];
     // The list's IDs are not NUL-terminated; node.id (zero-filled) is, and is what the server's
@@ -197,9 +228,7 @@ int StartClusterStats(RedisModuleCtx* ctx, int64_t timeout_ms) noexcept {
       continue;
     }
     node.status = NodeStatus::kTimeout;
-    if (RedisModule_SendClusterMessage(ctx, node.id, kStatsRequestType,
-                                       reinterpret_cast<const char*>(message),
-                                       kStatsRequestSize) != REDISMODULE_OK) {
+    if (!Ask(ctx, *request, node)) {
       node.status = NodeStatus::kUnreachable;
       continue;
     }
@@ -214,7 +243,11 @@ int StartClusterStats(RedisModuleCtx* ctx, int64_t timeout_ms) noexcept {
     Finish(ctx, request);
     return REDISMODULE_OK;
   }
-  request->timer = RedisModule_CreateTimer(ctx, timeout_ms, OnTimeout, request);
+  // The first timer resends to the silent nodes, the second ends the wait; a timeout too short
+  // to leave room for a resend ends at once.
+  const int64_t first_ms = timeout_ms > 2 * kResendAfterMs ? kResendAfterMs : timeout_ms;
+  request->rest_ms = timeout_ms - first_ms;
+  request->timer = RedisModule_CreateTimer(ctx, first_ms, OnTimer, request);
   request->timer_running = true;
   return REDISMODULE_OK;
 }

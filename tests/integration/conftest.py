@@ -5,19 +5,28 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 
-from shield_servers import MODULE, Server, server_binaries, wait_for_replica_link  # noqa: E402
+from shield_servers import (MODULE, Server, find_server, missing_server_reason, require,  # noqa: E402
+                            requested_kinds, wait_for_replica_link)
 
-SERVERS = server_binaries()
+# The kinds this run tests (SHIELD_SERVERS, or the whole matrix in CI), installed or not: a missing
+# one skips its tests on a developer's machine and fails them in CI.
+SERVERS = {kind: find_server(kind) for kind in requested_kinds()}
 
 
 def pytest_report_header(config):
     return [f"shield module: {MODULE}", f"servers: {SERVERS}"]
 
 
-@pytest.fixture(scope="session", params=sorted(SERVERS))
-def server_binary(request):
-    """Every test that starts servers runs once per server kind: redis, valkey."""
-    return SERVERS[request.param]
+@pytest.fixture(scope="session", params=list(SERVERS))
+def server_kind(request):
+    """Every test that starts servers runs once per server kind (redis7, valkey9.1, ...)."""
+    require(SERVERS[request.param] is not None, missing_server_reason(request.param))
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def server_binary(server_kind):
+    return SERVERS[server_kind]
 
 
 @pytest.fixture(scope="module")

@@ -172,11 +172,3 @@ def test_writes_emit_set_and_expire_keyspace_events(make_server):
             events.append(message["data"])
     assert events == ["set", "expire"]
 
-
-def test_time_source_is_the_command_time_where_the_server_offers_it(shared_server):
-    """Redis 7.2+ and Valkey offer CachedMicroseconds; Redis 7.0 only wall-clock milliseconds."""
-    version = tuple(int(p) for p in shared_server.client().info("server")["redis_version"].split(".")[:2])
-    expected = "CachedMicroseconds" if version >= (7, 2) else "Milliseconds"
-    with open(shared_server.log_path) as log:
-        lines = [line for line in log if "Shield reads time from" in line]
-    assert len(lines) == 1 and expected in lines[0]

@@ -7,6 +7,7 @@ a condition (never a fixed sleep), and is stopped by the PID we started.
 import csv
 import os
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -23,23 +24,80 @@ MODULE = os.path.abspath(os.environ.get("SHIELD_MODULE", str(REPO / "build" / "l
 HOST = "127.0.0.1"
 
 
-def server_binaries():
-    """The servers to test against: Debian's redis-server, and Valkey 8 when installed."""
-    found = {}
-    redis_server = os.environ.get("SHIELD_REDIS_SERVER") or shutil.which("redis-server")
-    if redis_server:
-        found["redis"] = redis_server
-    valkey = os.environ.get("SHIELD_VALKEY_SERVER") or str(REPO / ".deps/valkey/bin/valkey-server")
-    if os.path.exists(valkey):
-        found["valkey"] = valkey
+# The server matrix: every kind scripts/install-servers.sh puts under .deps/servers/<kind>/bin/,
+# with the name of its server binary. Test ids and ctest entries use these kind names.
+SERVER_KINDS = {
+    "redis7": "redis-server",      # Debian bookworm's Redis 7.0
+    "redict7": "redict-server",    # Redict 7.3 (bookworm-backports)
+    "valkey8": "valkey-server",    # Valkey 8.0 (bookworm-backports)
+    "redis8.0": "redis-server",    # built from Debian trixie's redis source
+    "redis8.6": "redis-server",    # built from Debian experimental's redis source
+    "valkey8.1": "valkey-server",  # built from Debian trixie's valkey source
+    "valkey9.1": "valkey-server",  # built from Debian sid's valkey source
+}
+# The names used before the matrix: SHIELD_SERVERS=redis, SHIELD_CLUSTER_SERVER=valkey.
+KIND_ALIASES = {"redis": "redis7", "valkey": "valkey8"}
+SERVERS_DIR = REPO / ".deps" / "servers"
+
+
+def in_ci():
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def kind_name(kind):
+    return KIND_ALIASES.get(kind, kind)
+
+
+def find_server(kind):
+    """The server binary of one kind, or None when it is not installed."""
+    kind = kind_name(kind)
+    overrides = {"redis7": "SHIELD_REDIS_SERVER", "valkey8": "SHIELD_VALKEY_SERVER"}
+    if os.environ.get(overrides.get(kind, "-")):
+        return os.environ[overrides[kind]]
+    if kind not in SERVER_KINDS:
+        return None
+    path = SERVERS_DIR / kind / "bin" / SERVER_KINDS[kind]
+    if os.access(path, os.X_OK):
+        return str(path)
+    # Before scripts/install-servers.sh ran: Debian's redis-server, and Valkey 8 where
+    # scripts/install-deps.sh puts it.
+    if kind == "redis7":
+        return shutil.which("redis-server")
+    if kind == "valkey8" and os.access(REPO / ".deps/valkey/bin/valkey-server", os.X_OK):
+        return str(REPO / ".deps/valkey/bin/valkey-server")
+    return None
+
+
+def requested_kinds():
+    """The kinds a run asks for: SHIELD_SERVERS (comma-separated kinds) when set; otherwise every
+    kind of the matrix in CI, and the installed ones on a developer's machine."""
     only = os.environ.get("SHIELD_SERVERS")
     if only:
-        found = {k: v for k, v in found.items() if k in only.split(",")}
-    return found
+        return [kind_name(k.strip()) for k in only.split(",") if k.strip()]
+    if in_ci():
+        return list(SERVER_KINDS)
+    return [kind for kind in SERVER_KINDS if find_server(kind)]
+
+
+def server_binaries():
+    """{kind: binary} for every requested kind that is installed (see requested_kinds)."""
+    found = {kind: find_server(kind) for kind in requested_kinds()}
+    return {kind: path for kind, path in found.items() if path}
+
+
+def missing_server_reason(kind):
+    return f"no {kind} server: run scripts/install-servers.sh {kind}"
 
 
 def cli_binary():
-    return shutil.which("redis-cli") or str(REPO / ".deps/valkey/bin/valkey-cli")
+    cli = shutil.which("redis-cli")
+    if cli:
+        return cli
+    for kind, server in SERVER_KINDS.items():
+        path = SERVERS_DIR / kind / "bin" / server.replace("-server", "-cli")
+        if os.access(path, os.X_OK):
+            return str(path)
+    return str(REPO / ".deps/valkey/bin/valkey-cli")
 
 
 class ServerExited(RuntimeError):
@@ -95,7 +153,9 @@ class Server:
     def __init__(self, binary, *, extra_args=(), module=MODULE, port=None, cluster=False, workdir=None,
                  launcher=()):
         self.binary = binary
-        self.launcher = list(launcher)  # e.g. a valgrind command line the server runs under
+        # e.g. a valgrind command line the server runs under; SHIELD_SERVER_LAUNCHER gives one to
+        # every server (scripts/valgrind.sh)
+        self.launcher = list(launcher) or shlex.split(os.environ.get("SHIELD_SERVER_LAUNCHER", ""))
         self.port = port or free_port(with_bus=cluster)
         self.extra_args = list(extra_args)
         self.module = os.path.abspath(module) if module else None
@@ -168,6 +228,8 @@ class Server:
                 self.process.wait(timeout=10)
 
     def cleanup(self):
+        if self.launcher:  # a graceful exit, so that valgrind writes its report
+            self.stop()
         self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -177,7 +239,7 @@ def require(condition, reason):
     scripts/install-deps.sh installed everything, a missing tool fails the test instead."""
     if condition:
         return
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    if in_ci():
         pytest.fail(f"missing in CI: {reason}")
     pytest.skip(reason)
 

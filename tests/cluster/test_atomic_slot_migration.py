@@ -1,0 +1,268 @@
+"""Valkey 9's atomic slot migration (CLUSTER MIGRATESLOTS) moves Shield's buckets intact, under load.
+
+Valkey 9.0+ refuses CLUSTER MIGRATESLOTS unless every loaded module declares that it handles atomic
+slot migration; Shield declares it there (src/module/module.cpp). The source forks a snapshot of
+the slots in AOF form (SET and PEXPIREAT: the absolute deadline), then streams what is written to
+them meanwhile (Shield's SET ... PXAT), pauses writes for the hand-over and gives the slots to the
+target; clients see MOVED once, no ASK.
+
+Client threads (unmodified redis-py RedisCluster clients) keep absorbing from a few dozen buckets
+in the moved slots while they move. Runs only when the cluster server is a Valkey 9
+(SHIELD_CLUSTER_SERVER=valkey9.1); in CI a missing valkey9.1 binary fails it.
+"""
+
+import os
+import threading
+import time
+
+import pytest
+from redis.crc import key_slot
+from shield_cluster import _count
+from shield_servers import bucket_states, kind_name, wait_until
+
+KIND = kind_name(os.environ.get("SHIELD_CLUSTER_SERVER", "redis7"))
+pytestmark = pytest.mark.skipif(
+    not KIND.startswith("valkey9"),
+    reason=f"atomic slot migration (CLUSTER MIGRATESLOTS) is Valkey 9's; this run's cluster server is {KIND}")
+
+SLOTS_MOVED = 8
+BUSY, BUSY_PERIOD = 1000, 36_000  # 1000 per 10 hours: under 1 token of refill in a run
+BUSY_PER_SLOT = 3
+DRY, DRY_PERIOD_MS = 50, 1000    # 50 a second, one token every 20 ms: emptied before the load
+IDLE_PER_SLOT = 2                # absorbed once before the move, then left alone
+THREADS = 3
+
+
+class Load:
+    """Threads absorbing one token at a time, round robin over their own buckets; each call is
+    recorded with the monotonic times it was sent and answered."""
+
+    def __init__(self, cluster, buckets):
+        self.cluster = cluster
+        self.buckets = buckets  # key -> (capacity, period in seconds)
+        self.calls = {key: [] for key in buckets}  # key -> [(sent, answered, reply)]
+        self.errors = []
+        self.stopping = threading.Event()
+        keys = sorted(buckets)
+        self.threads = [threading.Thread(target=self.work, args=(keys[i::THREADS],), daemon=True)
+                        for i in range(THREADS)]
+
+    def work(self, keys):
+        client = self.cluster.client()
+        try:
+            while not self.stopping.is_set():
+                for key in keys:
+                    capacity, period = self.buckets[key]
+                    sent = time.monotonic()
+                    try:
+                        reply = client.execute_command("SHIELD.absorb", key, capacity, period, 1)
+                    except Exception as error:  # anything the client did not handle itself
+                        self.errors.append(f"{key}: {error!r}")
+                        continue
+                    self.calls[key].append((sent, time.monotonic(), reply))
+        finally:
+            client.close()
+
+    def start(self):
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self):
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+    def replies(self, key):
+        return [reply for _, _, reply in self.calls[key]]
+
+
+def redirects(nodes):
+    """MOVED, ASK and TRYAGAIN replies the nodes have sent so far (INFO errorstats)."""
+    totals = [0, 0, 0]
+    for node in nodes:
+        if node.alive:
+            with node.client() as c:
+                stats = c.info("errorstats")
+            for i, name in enumerate(("MOVED", "ASK", "TRYAGAIN")):
+                totals[i] += _count(stats.get(f"errorstat_{name}"))
+    return tuple(totals)
+
+
+def migrations(node):
+    """CLUSTER GETSLOTMIGRATIONS of one node, each job as a dict."""
+    with node.client() as c:
+        jobs = c.execute_command("CLUSTER", "GETSLOTMIGRATIONS")
+    return [dict(zip(job[::2], job[1::2])) if isinstance(job, list) else job for job in jobs]
+
+
+def tags_in_slots(low, high):
+    """One hash tag for each slot in [low, high]: {slot: tag}."""
+    found, i = {}, 0
+    while len(found) < high - low + 1:
+        tag = f"asm{i}"
+        i += 1
+        slot = key_slot(tag.encode())
+        if low <= slot <= high:
+            found.setdefault(slot, tag)
+    return found
+
+
+def whole_tokens(ms, capacity, period_ms):
+    return int(ms * capacity // period_ms) if ms > 0 else 0
+
+
+class Run:
+    """What one migration under load did: the record the tests below check."""
+
+
+@pytest.fixture(scope="module")
+def run(make_cluster, measured):
+    cluster = make_cluster(primaries=3, replicas=1, node_timeout=5000)
+    source, target, _ = cluster.primaries()
+    source_slots = sorted(next(r for r in cluster.table() if r["port"] == source.port)["slots"])
+    low = source_slots[len(source_slots) // 2]
+    high = low + SLOTS_MOVED - 1
+    assert all(cluster.owner(s) is source for s in (low, high))
+    tags = tags_in_slots(low, high)
+
+    run = Run()
+    run.cluster, run.source, run.target, run.slots = cluster, source, target, (low, high)
+    buckets, idle = {}, []
+    for slot, tag in tags.items():
+        buckets.update({f"{{{tag}}}:busy:{j}": (BUSY, BUSY_PERIOD) for j in range(BUSY_PER_SLOT)})
+        buckets[f"{{{tag}}}:dry"] = (DRY, DRY_PERIOD_MS // 1000)
+        idle += [f"{{{tag}}}:idle:{j}" for j in range(IDLE_PER_SLOT)]
+    run.buckets, run.idle = buckets, idle
+    run.keys_per_slot = BUSY_PER_SLOT + 1 + IDLE_PER_SLOT
+    dry = [k for k in buckets if buckets[k][0] == DRY]
+    run.emptied = {}  # dry bucket -> (sent, answered) of the call that took all its tokens
+    with source.client() as s:
+        for key in idle:
+            assert s.execute_command("SHIELD.absorb", key, 100, 600, 3) == 97
+        run.idle_before = bucket_states(s, idle)
+        for key in dry:
+            sent = time.monotonic()
+            assert s.execute_command("SHIELD.absorb", key, DRY, DRY_PERIOD_MS // 1000, DRY) == 0
+            run.emptied[key] = (sent, time.monotonic())
+
+    redirects_before = redirects(cluster.nodes)
+    load = Load(cluster, buckets)
+    load.start()
+    try:
+        wait_until(lambda: all(any(r < 0 for r in load.replies(k)) for k in dry) or load.errors,
+                   timeout=60, what="the load to find every dry bucket dry")
+        target_id = cluster.node_id(target)
+        run.move_started = time.monotonic()
+        with source.client() as s:
+            assert s.execute_command("CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", low, high,
+                                     "NODE", target_id) == "OK"
+
+        def finished():
+            jobs = [j for j in migrations(source) if j["operation"] == "EXPORT"]
+            return jobs and jobs[0]["state"] in ("success", "failed", "cancelled") and jobs[0]
+
+        run.job = wait_until(finished, timeout=120, interval=0.01, what="the slot migration to finish")
+        run.move_ended = time.monotonic()
+        wait_until(lambda: all(cluster.owner(s) is target for s in range(low, high + 1)),
+                   timeout=30, what="every node to see the target own the slots")
+        wait_until(lambda: all(sum(1 for c in load.calls[k] if c[0] >= run.move_ended) >= 10
+                               for k in buckets) or load.errors,
+                   timeout=30, what="load to go on after the move")
+    finally:
+        load.stop()
+    run.load = load
+    run.redirects = tuple(a - b for a, b in zip(redirects(cluster.nodes), redirects_before))
+    cluster.wait_healthy()
+
+    dry_granted = {k: sum(1 for r in load.replies(k) if r >= 0) for k in dry}
+    during = sum(1 for k in dry for sent, answered, r in load.calls[k]
+                 if r >= 0 and sent >= run.move_started and answered <= run.move_ended)
+    measured["atomic slot migration (Valkey 9)"] = {
+        "slots moved": SLOTS_MOVED,
+        "buckets under load / idle": [len(buckets), len(idle)],
+        "move seconds (MIGRATESLOTS to success)": round(run.move_ended - run.move_started, 3),
+        "absorb calls": sum(len(v) for v in load.calls.values()),
+        "client errors": len(load.errors),
+        "redirects sent by servers (MOVED, ASK, TRYAGAIN)": run.redirects,
+        "dry buckets: tokens granted while the slots moved": during,
+        "dry buckets: tokens granted over the run, all refill (fewest, most)": [
+            min(dry_granted.values()), max(dry_granted.values())],
+        "slowest absorb call, redirects included (ms)": round(
+            max(answered - sent for calls in load.calls.values() for sent, answered, _ in calls) * 1000, 1),
+    }
+    run.granted_while_moving = during
+    return run
+
+
+def test_the_slot_migration_succeeds_with_shield_loaded(run):
+    assert run.job["state"] == "success", run.job
+
+
+def test_clients_see_no_error_but_redirects_while_their_buckets_slots_move(run):
+    assert run.load.errors == []
+    moved, ask, tryagain = run.redirects
+    assert moved > 0  # each client learned the new owner
+    assert all(len(calls) >= 20 for calls in run.load.calls.values())
+
+
+def test_every_key_of_the_moved_slots_is_on_the_target_and_none_left_on_the_source(run):
+    low, high = run.slots
+    with run.target.client() as t, run.source.client() as s:
+        for slot in range(low, high + 1):
+            assert t.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) == run.keys_per_slot
+            assert s.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) == 0
+
+
+def test_idle_buckets_keep_their_tokens_and_expiry_to_the_millisecond(run, measured):
+    drift = []
+    with run.target.client() as t:
+        for key, (tokens, expire_at) in run.idle_before.items():
+            assert t.get(key) == tokens == "97", key
+            drift.append(abs(t.pexpiretime(key) - expire_at))
+    measured["atomic slot migration: largest PEXPIRETIME change of an idle bucket (ms)"] = max(drift)
+    # The snapshot carries the absolute deadline (PEXPIREAT), not the time left.
+    assert max(drift) <= 2
+
+
+def test_the_targets_replica_holds_the_moved_buckets_too(run):
+    replica = run.cluster.replica_of(run.target)
+    with run.target.client() as t:
+        t.execute_command("WAIT", 1, 5000)
+        expected = bucket_states(t, run.idle + sorted(run.buckets))
+    with replica.client(single_connection_client=True) as r:
+        r.execute_command("READONLY")  # a replica redirects reads of a cluster client otherwise
+        assert bucket_states(r, run.idle + sorted(run.buckets)) == expected
+
+
+def test_busy_buckets_go_down_by_one_per_call_across_the_move(run):
+    for key, (capacity, _) in run.buckets.items():
+        if capacity != BUSY:
+            continue
+        replies = run.load.replies(key)
+        # Under 1 token of refill in a run: exactly one less per call, never a step up.
+        assert replies == list(range(BUSY - 1, BUSY - 1 - len(replies), -1)), key
+
+
+def test_each_moved_bucket_holds_its_last_reply_on_the_target(run):
+    with run.target.client() as t:
+        for key in run.buckets:
+            last = [reply for reply in run.load.replies(key) if reply >= 0][-1]
+            assert t.get(key) == str(last), key
+            assert t.pttl(key) > 0, key
+
+
+def test_a_dry_bucket_is_granted_exactly_its_refill_through_the_move(run):
+    """A bucket emptied before the load and absorbed non-stop since grants exactly the whole tokens
+    refilled from its emptying to the last call (20 ms a token: no rounding), less what it still
+    holds then, whichever node served which call. The server reads each call's time between its
+    sent and answered times, in whole milliseconds (up to 1 ms early), so the refill is known to
+    within those round trips and a millisecond at each end; a fresh bucket would add 50."""
+    assert run.granted_while_moving > 0
+    for key, (sent, answered) in run.emptied.items():
+        calls = run.load.calls[key]
+        granted = sum(1 for _, _, reply in calls if reply >= 0)
+        left = max(calls[-1][2], 0)  # -1: no whole token left
+        last_sent, last_answered, _ = calls[-1]
+        fewest = whole_tokens((last_sent - answered) * 1000 - 1, DRY, DRY_PERIOD_MS)
+        most = whole_tokens((last_answered - sent) * 1000 + 1, DRY, DRY_PERIOD_MS)
+        assert fewest <= granted + left <= most, (key, granted, left, fewest, most)
