@@ -8,6 +8,17 @@
 # dpkg-deb and cpack (for the .deb) come with dpkg and cmake, redis-server with scripts/install-deps.sh.
 # No service is enabled or started; nothing else on the system changes.
 set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+# What the packaging tests build once (the debootstrap base tarball in .deps/packaging, the musl
+# redis-server in .deps/musl) lives in a cache outside the checkout (SHIELD_CACHE, default
+# ~/.cache/redis-shield), linked from .deps/, so another clone on the same machine reuses it.
+cache="${SHIELD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/redis-shield}"
+for part in packaging musl; do
+  if [ ! -e "$root/.deps/$part" ] && [ ! -L "$root/.deps/$part" ]; then
+    mkdir -p "$cache/$part" "$root/.deps"
+    ln -s "$cache/$part" "$root/.deps/$part"
+  fi
+done
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 wanted=(podman runc debootstrap docker-compose musl-tools)

@@ -24,6 +24,13 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dest="$root/.deps/servers"
+# The servers live in a cache outside the checkout (SHIELD_CACHE, default ~/.cache/redis-shield),
+# linked from .deps/, so another clone on the same machine (CI's, a second worktree) builds nothing.
+cache="${SHIELD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/redis-shield}/servers"
+if [ ! -e "$dest" ] && [ ! -L "$dest" ]; then
+  mkdir -p "$cache" "$root/.deps"
+  ln -s "$cache" "$dest"
+fi
 apt_dir="$dest/.apt"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
