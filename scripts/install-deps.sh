@@ -120,7 +120,8 @@ $sudo apt-get update -qq
 packages=(build-essential cmake redis-server redis-tools ca-certificates)
 case "$what" in
   bench) packages+=(python3-redis python3-matplotlib libbenchmark-dev valgrind) ;;
-  all) packages+=(libgtest-dev libbenchmark-dev python3-redis python3-pytest python3-yaml clang-format) ;;
+  all) packages+=(libgtest-dev libbenchmark-dev python3-redis python3-pytest python3-yaml clang-format
+    clang libclang-rt-14-dev libboost-dev clang-tidy cppcheck valgrind) ;; # fuzzing, static analysis, valgrind
 esac
 # Some images ship their own Node.js (with npm) that conflicts with Debian's; keep it if present.
 if [ "$what" != run ] && ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi

@@ -26,11 +26,21 @@ files=$(git ls-files '*.cpp' '*.hpp' 2>/dev/null || find src tests bench -name '
 clang-format --dry-run --Werror $files
 echo "formatting ok"
 
+echo "== static analysis (clang-tidy, cppcheck)"
+"$root/scripts/static-analysis.sh"
+echo "== fuzzing against the exact model (short run)"
+"$root/tests/fuzz/run.sh"
+echo "== valgrind memcheck: unit tests, and redis-server with the module through a slice of the integration suite"
+"$root/scripts/valgrind.sh"
+
 echo "== sanitizers: unit tests, and the integration suite on Redis 7.0 and Valkey 9.1 with an ASan+UBSan module"
 SHIELD_BUILD_DIR="$root/build-asan" SHIELD_BUILD_TYPE=Debug "$root/scripts/build.sh" -DSHIELD_SANITIZE=ON
+# Valkey (and Redis 7.2+) load modules with RTLD_DEEPBIND, which ASan refuses: nodeepbind.so
+# drops the flag before ASan sees it.
+gcc -shared -fPIC -O2 -o "$root/build-asan/nodeepbind.so" "$root/tests/support/nodeepbind.c" -ldl
 (cd "$root/build-asan" &&
-  ctest --output-on-failure --timeout 900 -LE 'cluster|integration|packaging' &&
-  SHIELD_SERVER_PRELOAD="$(gcc -print-file-name=libasan.so)" \
+  ctest --output-on-failure --timeout 900 -LE 'cluster|integration|packaging|chaos' &&
+  SHIELD_SERVER_PRELOAD="$root/build-asan/nodeepbind.so:$(gcc -print-file-name=libasan.so)" \
     ctest --output-on-failure --timeout 900 -R '^integration_(redis7|valkey9[.]1)$')
 
 echo "== ctest"

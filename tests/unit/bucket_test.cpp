@@ -140,7 +140,7 @@ TEST(Absorb, CallerSlightlyFasterThanTheRateIsNotStarved) {
     if (key.Absorb(1) >= 0) ++granted;
     key.clock.Advance(1'900);
   }
-  const int64_t window_ms = (kCalls - 1) * 1'900;
+  const int64_t window_ms = int64_t{kCalls - 1} * 1'900;
   const int64_t refill = window_ms * 3 / 6'000;
   EXPECT_LE(granted, 3 + refill);
   EXPECT_GE(granted, 3 + refill - 1);

@@ -320,7 +320,8 @@ TEST(QuotaKey, ADeniedCallWritesNothing) {
 TEST(QuotaVerbose, AnAllowedCallReportsThePeriodAndTheTimeToItsEnd) {
   FakeQuota quota(10, kMonth, At(2024, 2, 28, 12));
   // February 2024: 29 days; a day and a half to its end.
-  EXPECT_EQ(quota.TakeVerbose(4), (VerboseValues{1, 6, 10, 29 * 86'400, 0, 36 * 3'600'000}));
+  EXPECT_EQ(quota.TakeVerbose(4),
+            (VerboseValues{1, 6, 10, int64_t{29} * 86'400, 0, int64_t{36} * 3'600'000}));
 }
 
 TEST(QuotaVerbose, ADeniedCallWaitsForThePeriodsEnd) {
@@ -331,7 +332,8 @@ TEST(QuotaVerbose, ADeniedCallWaitsForThePeriodsEnd) {
 
 TEST(QuotaVerbose, MoreTokensThanTheLimitCanNeverBeTaken) {
   FakeQuota quota(10, kDay, At(2024, 2, 28, 18));
-  EXPECT_EQ(quota.TakeVerbose(11), (VerboseValues{0, 10, 10, 86'400, kNever, 6 * 3'600'000}));
+  EXPECT_EQ(quota.TakeVerbose(11),
+            (VerboseValues{0, 10, 10, 86'400, kNever, int64_t{6} * 3'600'000}));
   EXPECT_FALSE(quota.stored().has_value());
 }
 

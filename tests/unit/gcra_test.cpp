@@ -82,8 +82,10 @@ int64_t RedisCellRemaining(const GcraLimits& limits, int64_t ttl_ns) {
   const auto interval = static_cast<int64_t>(limits.interval_ns);
   const int64_t next = static_cast<int64_t>(limits.tolerance_ns) - ttl_ns;
   if (next <= -interval) return 0;
-  return static_cast<int64_t>(static_cast<double>(next / 1000) /
-                              static_cast<double>(interval / 1000));
+  // Whole microseconds first, as redis-cell divides them.
+  return static_cast<int64_t>(
+      static_cast<double>(next / 1000) /      // NOLINT(bugprone-integer-division)
+      static_cast<double>(interval / 1000));  // NOLINT(bugprone-integer-division)
 }
 
 // --- argument parsing ---------------------------------------------------------------------------
@@ -301,7 +303,7 @@ const SecondsCase kSecondsCases[] = {
     {"ASecondAndLessThanAMillisecondStays", kSecond + kMilli - 1, 1},
     {"ASecondAndAMillisecondRoundsUp", kSecond + kMilli, 2},
     {"AlmostTwoSecondsRoundsUp", 2 * kSecond - 1, 2},
-    {"TwoHundredDaysAndAlmostASecondIsExact", 200 * 86'400 * kSecond + kSecond - 1,
+    {"TwoHundredDaysAndAlmostASecondIsExact", int64_t{200} * 86'400 * kSecond + kSecond - 1,
      200 * 86'400 + 1},
 };
 

@@ -64,9 +64,7 @@ std::string ParseCaseName(const testing::TestParamInfo<ParseCase>& info) {
   std::string name = "Text_";
   if (info.param.text.empty()) name += "Empty";
   for (const char c : info.param.text) {
-    if (c >= '0' && c <= '9') {
-      name += c;
-    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
       name += c;
     } else if (c == '-') {
       name += "Minus";

@@ -355,6 +355,7 @@ TEST_P(WindowErrorBound, RandomTrafficNeverExceedsTheStatedBoundInAnyRealWindow)
   // Each fixed window on a multiple of the window admits at most the limit.
   EXPECT_LE(MaxInAnyWindow(admitted, 1), c.limit);
   std::vector<std::pair<int64_t, int64_t>> by_fixed;
+  by_fixed.reserve(admitted.size());
   for (const auto& [at, take] : admitted) {
     by_fixed.emplace_back(at - at % c.window_ms, take);
   }
