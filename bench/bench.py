@@ -57,6 +57,13 @@ WORKLOADS = {
     "refund": (["SHIELD.refund", "r:__rand_int__", str(BIG), str(YEAR), "1"], "SHIELD.refund", "refund"),
     "absorb BURST": (["SHIELD.absorb", "b:__rand_int__", str(BIG), "60", "1", "BURST", str(2 * BIG)],
                      "SHIELD.absorb", "burst"),
+    # The other algorithms, on live keys. CL.THROTTLE at one token a minute with a huge burst:
+    # a fast rate would let every key expire between calls.
+    "CL.THROTTLE allowed": (["CL.THROTTLE", "t:__rand_int__", str(BIG), "1", "60", "1"], "cl.throttle", "throttle"),
+    "CL.THROTTLE denied": (["CL.THROTTLE", "u:__rand_int__", "0", "1", "3600"], "cl.throttle", "throttled"),
+    "gcra allowed": (["SHIELD.gcra", "g:__rand_int__", "1", "60", "1", "BURST", str(BIG)], "SHIELD.gcra", "gcra"),
+    "window allowed": (["SHIELD.window", "w:__rand_int__", str(BIG), "3600", "1"], "SHIELD.window", "window"),
+    "quota allowed": (["SHIELD.quota", "q:__rand_int__", str(BIG), "MONTH", "1"], "SHIELD.quota", "quota"),
 }
 
 # Ratios of a workload's cost to its floor's (or to plain absorb), with the targets.
@@ -69,6 +76,14 @@ FLOOR_RATIOS = [
     ("absorb_multi 2", "absorb allowed", 1.6),
     ("refund", "floor write", None),
     ("absorb BURST", "absorb allowed", None),
+    ("CL.THROTTLE allowed", "absorb allowed", 1.15),
+    ("CL.THROTTLE allowed", "floor write", None),
+    ("CL.THROTTLE denied", "absorb denied", None),
+    ("gcra allowed", "absorb allowed", None),
+    ("window allowed", "absorb allowed", None),
+    ("window allowed", "floor write", None),
+    ("quota allowed", "absorb allowed", None),
+    ("quota allowed", "floor write", None),
 ]
 
 PREPARE = {
@@ -85,6 +100,11 @@ PREPARE = {
     "refund": ("r:%012d", f"redis.call('DEL', key) redis.call('SHIELD.absorb', key, '{BIG}', '{YEAR}', '{BIG // 2}')"),
     # Live buckets holding up to twice their capacity.
     "burst": ("b:%012d", f"redis.call('SHIELD.absorb', key, '{BIG}', '60', '1', 'BURST', '{2 * BIG}')"),
+    "throttle": ("t:%012d", f"redis.call('CL.THROTTLE', key, '{BIG}', '1', '60')"),
+    "throttled": ("u:%012d", "redis.call('CL.THROTTLE', key, '0', '1', '3600')"),
+    "gcra": ("g:%012d", f"redis.call('SHIELD.gcra', key, '1', '60', '1', 'BURST', '{BIG}')"),
+    "window": ("w:%012d", f"redis.call('SHIELD.window', key, '{BIG}', '3600', '1')"),
+    "quota": ("q:%012d", f"redis.call('SHIELD.quota', key, '{BIG}', 'MONTH', '1')"),
 }
 
 
@@ -212,6 +232,10 @@ def memory(server, count):
     scripts = {
         "SHIELD bucket": "redis.call('SHIELD.absorb', 'm:' .. i, '10', '60', '1')",
         "SHIELD bucket BURST": "redis.call('SHIELD.absorb', 'm:' .. i, '10', '60', '1', 'BURST', '100')",
+        "CL.THROTTLE key": "redis.call('CL.THROTTLE', 'm:' .. i, '10', '1', '60')",
+        "redis-cell's value (SET of a TAT)": "redis.call('SET', 'm:' .. i, '1795701372400423000', 'PX', '60000')",
+        "SHIELD.window key": "redis.call('SHIELD.window', 'm:' .. i, '10', '60', '1')",
+        "SHIELD.quota key": "redis.call('SHIELD.quota', 'm:' .. i, '10', 'DAY', '1')",
         "SET k <int> PX": "redis.call('SET', 'm:' .. i, '9', 'PX', '60000')",
     }
     for name, call in scripts.items():

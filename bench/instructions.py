@@ -28,7 +28,8 @@ CALLS = 20_000
 # The workloads of the throughput benchmark (same commands, same prepared keys) that are counted.
 MEASURED = ["SET PX", "SET PX new", "absorb new", "absorb allowed", "absorb denied", "Lua bucket",
             "floor write", "floor read", "floor call read", "absorb VERBOSE", "inspect", "absorb_multi 2",
-            "refund", "absorb BURST"]
+            "refund", "absorb BURST", "CL.THROTTLE allowed", "CL.THROTTLE denied", "gcra allowed",
+            "window allowed", "quota allowed"]
 
 # Valkey renamed the module command dispatcher.
 DISPATCHERS = {"redis": "RedisModuleCommandDispatcher", "valkey": "ValkeyModuleCommandDispatcher"}
