@@ -18,28 +18,6 @@ constexpr int64_t kInt64Min = std::numeric_limits<int64_t>::min();
 constexpr int64_t kDaysPerEra = 146'097;
 constexpr int64_t kEpochShift = 719'468;
 
-// floor(a / b) for b > 0.
-int64_t FloorDiv(int64_t a, int64_t b) noexcept {
-  const int64_t q = a / b;
-  return (a % b != 0 && a < 0) ? q - 1 : q;
-}
-
-std::optional<int64_t> ParsePositive(std::string_view text) noexcept {
-  const auto value = ParseStrictInt64(text);
-  if (!value || *value <= 0) return std::nullopt;
-  return value;
-}
-
-bool EqualsIgnoringCase(std::string_view text, std::string_view upper) noexcept {
-  if (text.size() != upper.size()) return false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    const char folded = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-    if (folded != upper[i]) return false;
-  }
-  return true;
-}
-
 std::optional<CalendarUnit> ParseUnit(std::string_view text) noexcept {
   if (EqualsIgnoringCase(text, "HOUR")) return CalendarUnit::kHour;
   if (EqualsIgnoringCase(text, "DAY")) return CalendarUnit::kDay;
@@ -159,19 +137,10 @@ VerboseValues QuotaVerbose(const QuotaLimits& limits, const CalendarPeriod& peri
 }
 
 QuotaArgs ParseQuotaArgs(std::span<const std::string_view> args, int64_t now_ms) noexcept {
-  if (args.size() < 2) return {Error::kArity};
-  std::optional<std::string_view> tokens_text;
-  bool verbose = false;
-  for (std::size_t i = 2; i < args.size(); ++i) {
-    if (IsVerbose(args[i])) {
-      if (verbose) return {Error::kSyntax};
-      verbose = true;
-    } else if (i == 2) {
-      tokens_text = args[i];
-    } else {
-      return {Error::kArity};
-    }
-  }
+  const LimitWords words = SplitLimitWords(args);
+  if (words.error != Error::kNone) return {words.error};
+  const std::optional<std::string_view> tokens_text = words.tokens;
+  const bool verbose = words.verbose;
   QuotaArgs parsed;
   parsed.verbose = verbose;
   const auto limit = ParsePositive(args[0]);

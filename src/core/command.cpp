@@ -3,7 +3,6 @@
 #include "core/int_parse.hpp"
 
 namespace shield {
-namespace {
 
 std::optional<int64_t> ParsePositive(std::string_view text) noexcept {
   const auto value = ParseStrictInt64(text);
@@ -20,6 +19,24 @@ bool EqualsIgnoringCase(std::string_view text, std::string_view upper) noexcept 
   }
   return true;
 }
+
+LimitWords SplitLimitWords(std::span<const std::string_view> args) noexcept {
+  LimitWords words;
+  if (args.size() < 2) words.error = Error::kArity;
+  for (std::size_t i = 2; i < args.size() && words.error == Error::kNone; ++i) {
+    if (IsVerbose(args[i])) {
+      if (words.verbose) words.error = Error::kSyntax;
+      words.verbose = true;
+    } else if (i == 2) {
+      words.tokens = args[i];
+    } else {
+      words.error = Error::kArity;
+    }
+  }
+  return words;
+}
+
+namespace {
 
 bool IsBurst(std::string_view word) noexcept {
   return EqualsIgnoringCase(word, "BURST");

@@ -92,6 +92,22 @@ Error CheckExpiry(const BucketArgs& args, int64_t now_ms) noexcept;
 // True when `word` is VERBOSE, in any case.
 bool IsVerbose(std::string_view word) noexcept;
 
+// A strict positive int64 argument (ParseStrictInt64, above zero), or nullopt.
+std::optional<int64_t> ParsePositive(std::string_view text) noexcept;
+
+// True when `text` equals `upper` (an upper-case ASCII word) in any case.
+bool EqualsIgnoringCase(std::string_view text, std::string_view upper) noexcept;
+
+// The shape `<limit> <second> [<tokens>] [VERBOSE]` of SHIELD.window and SHIELD.quota, before any
+// value is checked: kArity for too few words or one that is neither tokens nor VERBOSE, kSyntax
+// for VERBOSE twice.
+struct LimitWords {
+  Error error = Error::kNone;
+  std::optional<std::string_view> tokens;
+  bool verbose = false;
+};
+LimitWords SplitLimitWords(std::span<const std::string_view> args) noexcept;
+
 // Reads a stored token count; nullopt means Error::kInvalidStored.
 std::optional<int64_t> ParseStoredTokens(std::string_view value) noexcept;
 

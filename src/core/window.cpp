@@ -15,18 +15,6 @@ int64_t Saturate(Int128 value) noexcept {
   return static_cast<int64_t>(std::clamp<Int128>(value, kInt64Min, kInt64Max));
 }
 
-// floor(a / b) for b > 0.
-Int128 FloorDiv(Int128 a, Int128 b) noexcept {
-  const Int128 q = a / b;
-  return (a % b != 0 && a < 0) ? q - 1 : q;
-}
-
-std::optional<int64_t> ParsePositive(std::string_view text) noexcept {
-  const auto value = ParseStrictInt64(text);
-  if (!value || *value <= 0) return std::nullopt;
-  return value;
-}
-
 // Milliseconds from `now_ms` to `at_ms`, never below 0.
 int64_t Until(Int128 at_ms, int64_t now_ms) noexcept {
   return Saturate(std::max<Int128>(at_ms - now_ms, 0));
@@ -158,19 +146,10 @@ VerboseValues WindowVerbose(const WindowLimits& limits, const WindowDecision& de
 }
 
 WindowArgs ParseWindowArgs(std::span<const std::string_view> args, int64_t now_ms) noexcept {
-  if (args.size() < 2) return {Error::kArity};
-  std::optional<std::string_view> tokens_text;
-  bool verbose = false;
-  for (std::size_t i = 2; i < args.size(); ++i) {
-    if (IsVerbose(args[i])) {
-      if (verbose) return {Error::kSyntax};
-      verbose = true;
-    } else if (i == 2) {
-      tokens_text = args[i];
-    } else {
-      return {Error::kArity};
-    }
-  }
+  const LimitWords words = SplitLimitWords(args);
+  if (words.error != Error::kNone) return {words.error};
+  const std::optional<std::string_view> tokens_text = words.tokens;
+  const bool verbose = words.verbose;
   WindowArgs parsed;
   parsed.verbose = verbose;
   const auto limit = ParsePositive(args[0]);

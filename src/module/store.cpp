@@ -43,23 +43,9 @@ int64_t ExpiryOf(RedisModuleKey* key) noexcept {
 
 Error OpenString(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out,
                  std::string_view& value) noexcept {
-  out.name = name;
-  out.key = static_cast<RedisModuleKey*>(
-      RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE));
-  const int type = RedisModule_KeyType(out.key);
-  out.exists = type != REDISMODULE_KEYTYPE_EMPTY;
-  out.stored = {0, kNoExpiry};
-  value = {};
-  if (!out.exists) return Error::kNone;
-  if (type != REDISMODULE_KEYTYPE_STRING) {
-    out.Close();
-    return Error::kWrongType;
-  }
-  size_t len = 0;
-  const char* ptr = RedisModule_StringDMA(out.key, &len, REDISMODULE_READ);
-  value = {ptr, len};
-  out.stored.expire_at_ms = ExpiryOf(out.key);
-  return Error::kNone;
+  const Error error = OpenValue(ctx, name, out, value);
+  if (error == Error::kNone && out.exists) out.stored.expire_at_ms = ExpiryOf(out.key);
+  return error;
 }
 
 Error OpenBucket(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out) noexcept {
