@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from shield_packaging import SHIELD_IMAGE, TIMINGS, PodmanService, port_free, remove_container, require_root_and, run
-from shield_servers import HOST, REPO, free_port, wait_until
+from shield_packaging import SHIELD_IMAGE, TIMINGS, PodmanService, remove_container, require_root_and, run
+from shield_servers import HOST, REPO, free_port, port_free, wait_until
 
 COMPOSE_FILE = REPO / "docker-compose.cluster.yml"
 COMPOSE_PROJECT = "shield-compose-test"

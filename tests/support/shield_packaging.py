@@ -10,7 +10,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from shield_servers import HOST, REPO, require, wait_until
+from shield_servers import REPO, require, wait_until
 
 DEPS = REPO / ".deps" / "packaging"
 BASE_IMAGE = "docker.io/library/debian:bookworm"  # what `FROM debian:bookworm` resolves to
@@ -120,15 +120,6 @@ def build_shield_image(env):
 def remove_container(name, env):
     run(["podman", "rm", "-f", "-t", "2", name], check=False, env=env, timeout=60)
 
-
-def port_free(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return False
-    return True
 
 
 class PodmanService:

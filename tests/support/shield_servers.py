@@ -121,7 +121,8 @@ def wait_until(condition, timeout=15.0, interval=0.02, what="condition"):
     raise TimeoutError(f"timed out waiting for {what} (last error: {last_error!r})")
 
 
-def _port_free(port):
+def port_free(port):
+    """True when nothing listens on (or holds) `port` on the loopback address now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -142,7 +143,7 @@ def free_port(with_bus=False):
     for _ in range(5000):
         _next_port[0] = FIRST_PORT + (_next_port[0] - FIRST_PORT + 1) % PORT_COUNT
         port = _next_port[0]
-        if _port_free(port) and (not with_bus or _port_free(port + 10000)):
+        if port_free(port) and (not with_bus or port_free(port + 10000)):
             return port
     raise RuntimeError("no free port")
 
