@@ -14,6 +14,7 @@
 #   scripts/cluster.sh stop    stop the processes `up` started (by the PIDs in its pidfiles, never
 #                              by name) and keep their data: the next `up` starts them again on it.
 #   scripts/cluster.sh down    stop them the same way and delete their data.
+#   scripts/cluster.sh ports   print the six ports, space-separated (the first is a primary).
 #
 # Environment:
 #   SHIELD_MODULE              the module to load (default build/libredis_shield.so in this repo)
@@ -22,6 +23,9 @@
 #   SHIELD_CLUSTER_BASE_PORT   or just the first port: the six are BASE ... BASE+5
 #   SHIELD_CLUSTER_DIR         where node data, logs and pidfiles go (default .run/cluster in this
 #                              repo, one folder per port)
+# `up` writes the ports to SHIELD_CLUSTER_DIR/ports; without either port variable, every command
+# uses the ports written there (so `stop` stops the cluster `up` started, whatever its ports),
+# and 7001-7006 when there are none.
 #   SHIELD_CLUSTER_NODE_TIMEOUT  cluster-node-timeout in ms (default 5000)
 #   SHIELD_REDIS_SERVER, SHIELD_REDIS_CLI  the binaries (default redis-server, redis-cli on PATH)
 #   SHIELD_CLUSTER_WAIT        seconds to wait for the nodes and the cluster (default 60)
@@ -38,8 +42,13 @@ run_dir=${SHIELD_CLUSTER_DIR:-$root/.run/cluster}
 node_timeout=${SHIELD_CLUSTER_NODE_TIMEOUT:-5000}
 wait_seconds=${SHIELD_CLUSTER_WAIT:-60}
 
+ports_file="$run_dir/ports"
+recorded=()
+[ ! -f "$ports_file" ] || read -r -a recorded <"$ports_file"
 if [ -n "${SHIELD_CLUSTER_PORTS:-}" ]; then
   read -r -a ports <<<"${SHIELD_CLUSTER_PORTS//,/ }"
+elif [ -z "${SHIELD_CLUSTER_BASE_PORT:-}" ] && [ "${#recorded[@]}" -gt 0 ]; then
+  ports=("${recorded[@]}")
 else
   base=${SHIELD_CLUSTER_BASE_PORT:-7001}
   ports=()
@@ -70,6 +79,17 @@ pid_of() { # the PID from a node's pidfile, if that process is still alive
 
 port_busy() { # something already listens on PORT
   (exec 3<>"/dev/tcp/$host/$1") 2>/dev/null
+}
+
+# What listens on PORT, as ss names it ("redis-server (pid 123)"), or "a process" when ss is missing
+# or may not see it (another user's, without root).
+port_owner() {
+  local owner=""
+  if command -v ss >/dev/null 2>&1; then
+    owner=$(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'users:(("[^"]*",pid=[0-9]*' | head -n1 |
+      sed -E 's/users:\(\("([^"]*)",pid=([0-9]+)/\1 (pid \2)/')
+  fi
+  echo "${owner:-a process}"
 }
 
 wait_for() { # wait_for WHAT COMMAND...: poll COMMAND until it succeeds or the deadline passes
@@ -125,7 +145,18 @@ cmd_up() {
   fi
   module=$(cd "$(dirname "$module")" && pwd)/$(basename "$module")
 
-  local port running=() stopped=() resume=yes
+  local port running=() stopped=() resume=yes others=()
+  # A cluster that `up` started from this folder on other ports, still running: starting another
+  # one here would lose track of it.
+  if [ "${recorded[*]}" != "${ports[*]}" ]; then
+    for port in "${recorded[@]}"; do
+      if pid_of "$port" >/dev/null; then others+=("$port"); fi
+    done
+    if [ "${#others[@]}" -gt 0 ]; then
+      echo "cluster.sh: the cluster of $run_dir runs on ports ${recorded[*]}; stop it first (unset SHIELD_CLUSTER_PORTS and SHIELD_CLUSTER_BASE_PORT, then: $0 stop)" >&2
+      exit 1
+    fi
+  fi
   for port in "${ports[@]}"; do
     if pid_of "$port" >/dev/null; then running+=("$port"); else stopped+=("$port"); fi
     [ -f "$run_dir/$port/nodes.conf" ] || resume=no
@@ -135,10 +166,14 @@ cmd_up() {
     return 0
   fi
   for port in "${stopped[@]}"; do
-    if port_busy "$port" || port_busy $((port + 10000)); then
-      echo "cluster.sh: port $port or its bus port $((port + 10000)) is in use by a process this script did not start" >&2
-      exit 1
-    fi
+    local p
+    for p in "$port" $((port + 10000)); do
+      if port_busy "$p"; then
+        echo "cluster.sh: port $p (node $port or its bus port) on $host is in use by $(port_owner "$p"), which this script did not start;" >&2
+        echo "stop it, or choose other ports: SHIELD_CLUSTER_BASE_PORT=<first of six free ports>" >&2
+        exit 1
+      fi
+    done
   done
   if [ "${#running[@]}" -gt 0 ] && [ "$resume" = no ]; then
     echo "cluster.sh: only some nodes are running (${running[*]}); run '$0 down' first" >&2
@@ -150,6 +185,8 @@ cmd_up() {
   else
     for port in "${ports[@]}"; do rm -rf "${run_dir:?}/$port"; done
   fi
+  mkdir -p "$run_dir"
+  echo "${ports[*]}" >"$ports_file"
   for port in "${stopped[@]}"; do start_node "$port"; done
   for port in "${stopped[@]}"; do wait_for "node $port to answer PING" node_answers "$port"; done
 
@@ -240,7 +277,7 @@ cmd_down() {
   local port
   cmd_stop
   for port in "${ports[@]}"; do rm -rf "${run_dir:?}/$port"; done
-  rm -f "$run_dir/create.log"
+  rm -f "$run_dir/create.log" "$ports_file"
   rmdir "$run_dir" 2>/dev/null || true
 }
 
@@ -249,6 +286,7 @@ case "${1:-}" in
   status) cmd_status ;;
   stop) cmd_stop ;;
   down) cmd_down ;;
+  ports) echo "${ports[*]}" ;;
   -h | --help | help) usage ;;
   *)
     usage >&2

@@ -7,7 +7,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-"$root/scripts/install-deps.sh"
+SHIELD_DEPS=test "$root/scripts/install-deps.sh"
 "$root/scripts/install-servers.sh"            # the server matrix in .deps/servers/; builds only what changed
 "$root/scripts/install-packaging-deps.sh"     # podman, runc, debootstrap, docker-compose, musl-tools
 "$root/scripts/build.sh" -DSHIELD_BUILD_TESTS=ON

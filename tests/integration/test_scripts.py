@@ -1,19 +1,24 @@
-"""The README's scripts: what scripts/install-deps.sh writes into apt's configuration, and how
-scripts/run.sh starts, refuses to restart, stops and keeps its server.
+"""The README's scripts: what scripts/install-deps.sh installs and writes into apt's configuration,
+and how scripts/run.sh starts, refuses to restart, names what holds its port, stops and keeps its
+server and its cluster, on any port.
 
-install-deps.sh runs in its --sources-only mode against sample files in a temporary folder
-(SHIELD_APT_DIR), so nothing here touches /etc/apt or needs the network. run.sh runs with
-SHIELD_SKIP_DEPS=1 (no apt-get) and SHIELD_MODULE (no build), on a free port and a temporary data
-folder, never on 6379; its cluster part is pointed at an empty temporary folder.
+install-deps.sh runs in its --sources-only, --list and --missing modes, or against sample apt files
+in a temporary folder (SHIELD_APT_DIR) with `apt-get` (and `sudo`) on PATH replaced by a script
+that only records its arguments: nothing here touches /etc/apt, installs anything or needs the
+network. run.sh runs with SHIELD_SKIP_DEPS=1 (or SHIELD_DEPS_SCRIPT, a script of the test's) and
+SHIELD_MODULE (no build), on free ports and temporary data folders, never on 6379 or 7001.
 """
 
 import os
+import re
+import signal
 import socket
 import subprocess
+import sys
 import textwrap
 
 import pytest
-from shield_servers import HOST, MODULE, REPO, cli_binary, free_port, require
+from shield_servers import HOST, MODULE, REPO, cli_binary, free_port, port_free, require, wait_until
 
 INSTALL_DEPS = str(REPO / "scripts" / "install-deps.sh")
 RUN = str(REPO / "scripts" / "run.sh")
@@ -148,6 +153,92 @@ def test_install_deps_fails_with_a_message_when_it_cannot_derive_the_entries(tmp
     assert "shield-backports.list" not in added(apt_dir)
 
 
+def packages(deps=None, mode="--list"):
+    env = dict(os.environ)
+    env.pop("SHIELD_DEPS", None)
+    if deps:
+        env["SHIELD_DEPS"] = deps
+    done = subprocess.run(["bash", INSTALL_DEPS, mode], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_install_deps_by_hand_installs_the_run_set_and_the_test_set_only_when_asked():
+    run_set = packages()
+    assert run_set == packages("run")
+    # What run.sh and the HTTP example need, and ss to name what holds a busy port.
+    assert {"build-essential", "cmake", "redis-server", "redis-tools", "python3-redis",
+            "iproute2"} <= set(run_set)
+    test_set = packages("test")
+    assert set(run_set) < set(test_set)
+    assert "libgtest-dev" in test_set and "libgtest-dev" not in run_set
+    assert packages("all") == test_set  # the old name
+
+
+def test_the_test_command_asks_install_deps_for_the_test_set():
+    lines = (REPO / "scripts" / "test.sh").read_text().splitlines()
+    calls = [ln for ln in lines if "scripts/install-deps.sh" in ln and not ln.lstrip().startswith("#")]
+    assert calls == ['SHIELD_DEPS=test "$root/scripts/install-deps.sh"']
+
+
+FAKE_APT_GET = """#!/bin/sh
+echo "$*" >>"$APT_LOG"
+"""
+FAKE_SUDO = """#!/bin/sh
+exec "$@"
+"""
+# dpkg-query as the real one, except that $FAKE_NOT_INSTALLED reads as not installed.
+FAKE_DPKG_QUERY = """#!/bin/sh
+for a in "$@"; do last=$a; done
+if [ "$last" = "$FAKE_NOT_INSTALLED" ]; then echo "unknown ok not-installed"; exit 0; fi
+exec /usr/bin/dpkg-query "$@"
+"""
+
+
+def install_deps_with_recorded_apt(tmp_path, not_installed=None):
+    """install-deps.sh (run set) on this machine with apt-get and sudo replaced by recorders, and
+    an apt configuration that already has every entry: (result, the apt-get calls)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fakes = {"apt-get": FAKE_APT_GET, "sudo": FAKE_SUDO}
+    if not_installed:
+        fakes["dpkg-query"] = FAKE_DPKG_QUERY
+    for name, text in fakes.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    (tmp_path / "apt").mkdir()
+    apt_dir = apt_dir_with(tmp_path / "apt",
+                           sources_list=f"deb {MIRROR} bookworm main\ndeb-src {MIRROR} bookworm main\n")
+    log = tmp_path / "apt.log"
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", SHIELD_APT_DIR=str(apt_dir),
+               APT_LOG=str(log), FAKE_NOT_INSTALLED=not_installed or "")
+    env.pop("SHIELD_DEPS", None)
+    done = subprocess.run(["bash", INSTALL_DEPS], env=env, capture_output=True, text=True, timeout=120)
+    return done, log.read_text().splitlines() if log.exists() else []
+
+
+def require_run_set_installed():
+    require(packages(mode="--missing") == [], "the run set of packages is not all installed here")
+    require((REPO / ".deps" / "redismodule" / "redismodule.h").exists(), "no .deps/redismodule/redismodule.h")
+
+
+def test_install_deps_runs_no_apt_get_when_nothing_is_missing(tmp_path):
+    require_run_set_installed()
+    done, apt_calls = install_deps_with_recorded_apt(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert apt_calls == []
+    assert "nothing missing for the run set; no apt-get update" in done.stdout
+
+
+def test_install_deps_updates_and_installs_only_the_missing_package(tmp_path):
+    require_run_set_installed()
+    done, apt_calls = install_deps_with_recorded_apt(tmp_path, not_installed="python3-redis")
+    assert done.returncode == 0, done.stderr
+    assert apt_calls == ["update -qq", "install -y -qq --no-install-recommends python3-redis"]
+    assert "installing python3-redis" in done.stdout
+
+
 def test_install_deps_never_touches_system_services():
     with open(INSTALL_DEPS) as f:
         code = "\n".join(line for line in f if not line.lstrip().startswith("#"))
@@ -218,6 +309,17 @@ def test_run_starts_a_server_with_shield_on_the_port_it_is_given(run_script):
     assert replies == ["17", "4", "-1"]
 
 
+def test_run_prints_what_to_do_next_connect_the_http_example_and_stop(run_script):
+    done = run_script()
+    assert done.returncode == 0, done.stderr
+    after = done.stdout.split("\nNext:\n", 1)[1]
+    assert f"redis-cli -p {run_script.port}\n" in after
+    assert f"REDIS_URL=redis://{HOST}:{run_script.port} python3 " in after
+    assert "examples/http_ratelimit.py" in after and "curl -i http://127.0.0.1:8080/" in after
+    stop = next(ln for ln in after.splitlines() if ln.lstrip().startswith("stop:"))
+    assert f"SHIELD_RUN_DIR={run_script.dir} " in stop and "scripts/run.sh --stop" in stop
+
+
 def test_run_again_says_the_server_runs_and_leaves_it_alone(run_script):
     assert run_script().returncode == 0
     pid = run_script.pid()
@@ -229,15 +331,67 @@ def test_run_again_says_the_server_runs_and_leaves_it_alone(run_script):
     assert run_script.cli("GET", "kept") == "6"
 
 
-def test_run_refuses_a_port_that_another_process_holds(run_script):
-    with socket.socket() as other:
-        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        other.bind((HOST, run_script.port))
-        other.listen()
+def test_the_restart_hint_keeps_the_port_the_server_runs_on(run_script):
+    assert run_script().returncode == 0
+    again = run_script()
+    hint = next(ln for ln in again.stdout.splitlines() if ln.startswith("To restart it"))
+    restart = hint.split("&&", 1)[1]
+    assert f"SHIELD_PORT={run_script.port} " in restart and f"SHIELD_RUN_DIR={run_script.dir} " in restart
+
+
+LISTENER = """
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+print("listening", flush=True)
+sys.stdin.read() if sys.argv[2:] != ["forever"] else __import__("signal").pause()
+"""
+
+
+def test_a_busy_port_is_named_with_the_process_that_holds_it(run_script):
+    require(os.path.exists("/usr/bin/ss") or os.path.exists("/bin/ss"), "no ss (iproute2)")
+    holder = subprocess.Popen(["/usr/bin/python3", "-c", LISTENER, str(run_script.port)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "listening\n"
         done = run_script()
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
     assert done.returncode == 1
-    assert f"port {run_script.port} on {HOST} is in use" in done.stderr
-    assert "SHIELD_PORT" in done.stderr
+    assert (f"port {run_script.port} on {HOST} is in use by python3 (pid {holder.pid}), "
+            "which this script did not start.") in done.stderr
+    assert "Debian" not in done.stderr
+    assert f"SHIELD_PORT={run_script.port + 1} " in done.stderr
+    assert run_script.pid() is None
+
+
+# Stands in for scripts/install-deps.sh on a machine where installing redis-server starts Debian's
+# service: it leaves a process listening on the port (its PID in $LISTENER_PID_FILE).
+INSTALL_THAT_STARTS_A_SERVICE = f"""#!/bin/sh
+setsid /usr/bin/python3 -c '{LISTENER}' "$SHIELD_PORT" forever </dev/null >"$LISTENER_PID_FILE.out" 2>&1 &
+echo $! >"$LISTENER_PID_FILE"
+while ! grep -q listening "$LISTENER_PID_FILE.out"; do sleep 0.05; done
+"""
+
+
+def test_run_installs_first_and_then_names_what_the_install_started_on_its_port(run_script, tmp_path):
+    require(os.path.exists("/usr/bin/ss") or os.path.exists("/bin/ss"), "no ss (iproute2)")
+    script = tmp_path / "install.sh"
+    script.write_text(INSTALL_THAT_STARTS_A_SERVICE)
+    script.chmod(0o755)
+    pid_file = tmp_path / "listener.pid"
+    run_script.env.update(SHIELD_DEPS_SCRIPT=str(script), LISTENER_PID_FILE=str(pid_file))
+    try:
+        done = run_script()
+    finally:
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    assert done.returncode == 1, done.stdout
+    assert f"is in use by python3 (pid {int(pid_file.read_text())})" in done.stderr
+    assert "did not start with Shield" not in done.stderr
     assert run_script.pid() is None
 
 
@@ -268,3 +422,61 @@ def test_run_rejects_unknown_arguments(run_script):
     for args in (["--stpo"], ["--stop", "--purg"], ["--cluster", "extra"]):
         done = run_script(*args)
         assert done.returncode == 2 and "usage:" in done.stderr, args
+
+
+# --- run.sh --cluster on ports other than 7001-7006 -------------------------------------------------
+
+
+def six_free_ports():
+    """The first of six consecutive free ports whose bus ports (+10000) are free too, below 32768."""
+    for _ in range(200):
+        base = free_port(with_bus=True)
+        if base + 10005 < 32768 and all(port_free(p) and port_free(p + 10000)
+                                        for p in range(base, base + 6)):
+            return base
+    raise RuntimeError("no six consecutive free ports")
+
+
+def cluster_pids(folder):
+    return [int(p.read_text()) for p in folder.glob("*/redis.pid")]
+
+
+MENTIONS_7001 = re.compile(r"(?<![\w.])7001(?!\w)")
+
+
+def test_run_cluster_honours_the_base_port_and_stop_without_it_stops_the_nodes(tmp_path, server_binary):
+    if os.environ.get("SHIELD_SERVER_PRELOAD"):
+        pytest.skip("run.sh cannot load a sanitizer build of the module (the ASan pass)")
+    require(os.path.exists(MODULE), f"module not built: {MODULE}")
+    base = six_free_ports()
+    folder = tmp_path / "cluster"
+    env = dict(os.environ, SHIELD_SKIP_DEPS="1", SHIELD_MODULE=MODULE, SHIELD_REDIS_SERVER=server_binary,
+               SHIELD_REDIS_CLI=cli_binary(), SHIELD_CLUSTER_DIR=str(folder),
+               SHIELD_RUN_DIR=str(tmp_path / "standalone"))
+    env.pop("SHIELD_CLUSTER_PORTS", None)
+    try:
+        up = subprocess.run(["bash", RUN, "--cluster"], env=dict(env, SHIELD_CLUSTER_BASE_PORT=str(base)),
+                            capture_output=True, text=True, timeout=180)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert f"> redis-cli -c -p {base} SHIELD.absorb user123 100 60 5\n95\n" in up.stdout
+        assert f"connect:  redis-cli -c -p {base} " in up.stdout
+        assert not MENTIONS_7001.search(up.stdout + up.stderr)
+        pids = cluster_pids(folder)
+        assert len(pids) == 6 and all(alive(pid) for pid in pids)
+        assert (folder / "ports").read_text().split() == [str(p) for p in range(base, base + 6)]
+
+        env.pop("SHIELD_CLUSTER_BASE_PORT", None)  # --stop without the variable
+        stop = subprocess.run(["bash", RUN, "--stop"], env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert stop.returncode == 0, stop.stdout + stop.stderr
+        assert not [pid for pid in pids if alive(pid)]
+        assert all(f"stopped node {p} " in stop.stdout for p in range(base, base + 6))
+
+        purge = subprocess.run(["bash", RUN, "--stop", "--purge"], env=env, capture_output=True,
+                               text=True, timeout=120)
+        assert purge.returncode == 0, purge.stderr
+        assert not folder.exists()
+    finally:
+        for pid in cluster_pids(folder) if folder.exists() else []:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
