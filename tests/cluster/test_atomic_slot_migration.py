@@ -1,29 +1,64 @@
-"""Valkey 9's atomic slot migration (CLUSTER MIGRATESLOTS) moves Shield's buckets intact, under load.
+"""Atomic slot migration moves Shield's buckets intact, under load, on both servers that have it.
 
-Valkey 9.0+ refuses CLUSTER MIGRATESLOTS unless every loaded module declares that it handles atomic
-slot migration; Shield declares it there (src/module/module.cpp). The source forks a snapshot of
-the slots in AOF form (SET and PEXPIREAT: the absolute deadline), then streams what is written to
-them meanwhile (Shield's SET ... PXAT), pauses writes for the hand-over and gives the slots to the
-target; clients see MOVED once, no ASK.
+Valkey 9.0+: `CLUSTER MIGRATESLOTS SLOTSRANGE <first> <last> NODE <target-id>` sent to the slots'
+owner, then `CLUSTER GETSLOTMIGRATIONS` until the job's state is `success`. Valkey refuses it
+unless every loaded module declares that it handles atomic slot migration; Shield declares it
+there (src/module/module.cpp). The source forks a snapshot of the slots in AOF form (SET and
+PEXPIREAT: the absolute deadline), then streams what is written to them meanwhile (Shield's
+SET ... PXAT), pauses writes for the hand-over and gives the slots to the target.
 
-Client threads (unmodified redis-py RedisCluster clients) keep absorbing from a few dozen buckets
-in the moved slots while they move. Runs only when the cluster server is a Valkey 9
-(SHIELD_CLUSTER_SERVER=valkey9.1); in CI a missing valkey9.1 binary fails it.
+Redis 8.4+: `CLUSTER MIGRATION IMPORT <first> <last>` sent to the target, which answers a task id,
+then `CLUSTER MIGRATION STATUS ID <id>` until the task's state is `completed`. Redis asks nothing
+of modules (a module with state outside its keys may follow the move through server events; Shield
+has none). The source's snapshot sends string keys in AOF form too (SET and PEXPIREAT), streams
+the writes to the moved slots from its replication stream, pauses writes for the hand-over, and the
+target takes the slots; the source drops its copies afterwards (in the background).
+
+Either way clients see MOVED once per slot, no error. Client threads (unmodified redis-py
+RedisCluster clients) keep absorbing from a few dozen buckets in the moved slots while they move.
+Runs where the cluster server has atomic slot migration (SHIELD_CLUSTER_SERVER=valkey9.1 or
+redis8.6) and skips, saying why, where it has none (Redis 7.0, the default); in CI a missing server
+binary fails it.
 """
 
 import os
-import threading
+import re
+import subprocess
 import time
 
 import pytest
 from redis.crc import key_slot
-from shield_cluster import _count
-from shield_servers import bucket_states, kind_name, wait_until
+from shield_cluster import AbsorbLoad, _count
+from shield_servers import bucket_states, find_server, kind_name, wait_until
 
 KIND = kind_name(os.environ.get("SHIELD_CLUSTER_SERVER", "redis7"))
+
+
+def server_release(kind):
+    """('redis' or 'valkey' or ..., (major, minor)) of the kind's binary: its --version when it is
+    installed, the kind's name (redis8.6, valkey9.1, redis7) otherwise."""
+    binary = find_server(kind)
+    if binary:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+        found = re.match(r"(\w+) server v=(\d+)\.(\d+)", out)
+        if found:
+            return found[1].lower(), (int(found[2]), int(found[3]))
+    found = re.match(r"([a-z]+)(\d+)(?:\.(\d+))?", kind)
+    return found[1], (int(found[2]), int(found[3] or 0))
+
+
+SERVER_NAME, SERVER_VERSION = server_release(KIND)
+if SERVER_NAME == "valkey" and SERVER_VERSION >= (9, 0):
+    MECHANISM = "valkey"   # CLUSTER MIGRATESLOTS, sent to the source
+elif SERVER_NAME == "redis" and SERVER_VERSION >= (8, 4):
+    MECHANISM = "redis"    # CLUSTER MIGRATION IMPORT, sent to the target
+else:
+    MECHANISM = None
 pytestmark = pytest.mark.skipif(
-    not KIND.startswith("valkey9"),
-    reason=f"atomic slot migration (CLUSTER MIGRATESLOTS) is Valkey 9's; this run's cluster server is {KIND}")
+    MECHANISM is None,
+    reason=f"this run's cluster server is {KIND} ({SERVER_NAME} "
+           f"{'.'.join(map(str, SERVER_VERSION))}), which has no atomic slot migration: it came "
+           "with Valkey 9.0 (CLUSTER MIGRATESLOTS) and Redis 8.4 (CLUSTER MIGRATION)")
 
 SLOTS_MOVED = 8
 BUSY, BUSY_PERIOD = 1000, 36_000  # 1000 per 10 hours: under 1 token of refill in a run
@@ -31,49 +66,80 @@ BUSY_PER_SLOT = 3
 DRY, DRY_PERIOD_MS = 50, 1000    # 50 a second, one token every 20 ms: emptied before the load
 IDLE_PER_SLOT = 2                # absorbed once before the move, then left alone
 THREADS = 3
+# Microseconds the source's snapshot waits after each key (rdb-key-save-delay, a test knob of both
+# servers): about 0.15 s for the 48 keys, so the load's writes land while the snapshot is being
+# sent and must be streamed after it, not only before the fork or after the hand-over.
+SNAPSHOT_KEY_DELAY_US = 3000
 
 
-class Load:
-    """Threads absorbing one token at a time, round robin over their own buckets; each call is
-    recorded with the monotonic times it was sent and answered."""
+class ValkeyMigration:
+    """CLUSTER MIGRATESLOTS on the source, followed with CLUSTER GETSLOTMIGRATIONS there."""
+    name = "Valkey 9"
+    measured_as = "atomic slot migration (Valkey 9)"
+    move_entry = "move seconds (MIGRATESLOTS to success)"
+    succeeded = "success"
 
-    def __init__(self, cluster, buckets):
-        self.cluster = cluster
-        self.buckets = buckets  # key -> (capacity, period in seconds)
-        self.calls = {key: [] for key in buckets}  # key -> [(sent, answered, reply)]
-        self.errors = []
-        self.stopping = threading.Event()
-        keys = sorted(buckets)
-        self.threads = [threading.Thread(target=self.work, args=(keys[i::THREADS],), daemon=True)
-                        for i in range(THREADS)]
-
-    def work(self, keys):
-        client = self.cluster.client()
-        try:
-            while not self.stopping.is_set():
-                for key in keys:
-                    capacity, period = self.buckets[key]
-                    sent = time.monotonic()
-                    try:
-                        reply = client.execute_command("SHIELD.absorb", key, capacity, period, 1)
-                    except Exception as error:  # anything the client did not handle itself
-                        self.errors.append(f"{key}: {error!r}")
-                        continue
-                    self.calls[key].append((sent, time.monotonic(), reply))
-        finally:
-            client.close()
+    def __init__(self, cluster, source, target, low, high):
+        self.cluster, self.source, self.target, self.slots = cluster, source, target, (low, high)
 
     def start(self):
-        for thread in self.threads:
-            thread.start()
+        target_id = self.cluster.node_id(self.target)
+        with self.source.client() as s:
+            assert s.execute_command("CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", *self.slots,
+                                     "NODE", target_id) == "OK"
 
-    def stop(self):
-        self.stopping.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
+    def job(self):
+        """The source's export job, as a dict."""
+        with self.source.client() as s:
+            jobs = s.execute_command("CLUSTER", "GETSLOTMIGRATIONS")
+        jobs = [dict(zip(j[::2], j[1::2])) if isinstance(j, list) else j for j in jobs]
+        exports = [j for j in jobs if j["operation"] == "EXPORT"]
+        return exports[0] if exports else None
 
-    def replies(self, key):
-        return [reply for _, _, reply in self.calls[key]]
+    def finished(self):
+        job = self.job()
+        return job if job and job["state"] in ("success", "failed", "cancelled") else None
+
+    def extra(self, job):
+        return {}
+
+
+class RedisMigration:
+    """CLUSTER MIGRATION IMPORT on the target, followed with CLUSTER MIGRATION STATUS ID there.
+    A failed import is retried by the target itself, so only `completed` and `canceled` end it."""
+    name = "Redis 8.4+"
+    measured_as = "atomic slot migration (Redis 8.4+)"
+    move_entry = "move seconds (MIGRATION IMPORT to completed)"
+    succeeded = "completed"
+
+    def __init__(self, cluster, source, target, low, high):
+        self.cluster, self.source, self.target, self.slots = cluster, source, target, (low, high)
+        self.task_id = None
+
+    def start(self):
+        with self.target.client() as t:
+            self.task_id = t.execute_command("CLUSTER", "MIGRATION", "IMPORT", *self.slots)
+        assert isinstance(self.task_id, str) and self.task_id, self.task_id
+
+    def task(self, node):
+        with node.client() as c:
+            tasks = c.execute_command("CLUSTER", "MIGRATION", "STATUS", "ID", self.task_id)
+        return {k: v for k, v in zip(tasks[0][::2], tasks[0][1::2])} if tasks else None
+
+    def job(self):
+        return self.task(self.target)
+
+    def finished(self):
+        job = self.job()
+        return job if job and job["state"] in ("completed", "canceled") else None
+
+    def extra(self, job):
+        migrate = self.task(self.source) or {}
+        return {"write pause on the source (write_pause_ms)": migrate.get("write_pause_ms"),
+                "import retries": job.get("retries")}
+
+
+MIGRATIONS = {"valkey": ValkeyMigration, "redis": RedisMigration}
 
 
 def redirects(nodes):
@@ -86,13 +152,6 @@ def redirects(nodes):
             for i, name in enumerate(("MOVED", "ASK", "TRYAGAIN")):
                 totals[i] += _count(stats.get(f"errorstat_{name}"))
     return tuple(totals)
-
-
-def migrations(node):
-    """CLUSTER GETSLOTMIGRATIONS of one node, each job as a dict."""
-    with node.client() as c:
-        jobs = c.execute_command("CLUSTER", "GETSLOTMIGRATIONS")
-    return [dict(zip(job[::2], job[1::2])) if isinstance(job, list) else job for job in jobs]
 
 
 def tags_in_slots(low, high):
@@ -124,9 +183,11 @@ def run(make_cluster, measured):
     high = low + SLOTS_MOVED - 1
     assert all(cluster.owner(s) is source for s in (low, high))
     tags = tags_in_slots(low, high)
+    migration = MIGRATIONS[MECHANISM](cluster, source, target, low, high)
 
     run = Run()
     run.cluster, run.source, run.target, run.slots = cluster, source, target, (low, high)
+    run.migration = migration
     buckets, idle = {}, []
     for slot, tag in tags.items():
         buckets.update({f"{{{tag}}}:busy:{j}": (BUSY, BUSY_PERIOD) for j in range(BUSY_PER_SLOT)})
@@ -146,28 +207,26 @@ def run(make_cluster, measured):
             run.emptied[key] = (sent, time.monotonic())
 
     redirects_before = redirects(cluster.nodes)
-    load = Load(cluster, buckets)
-    load.start()
+    load = AbsorbLoad(cluster, buckets, threads=THREADS).start()
     try:
         wait_until(lambda: all(any(r < 0 for r in load.replies(k)) for k in dry) or load.errors,
                    timeout=60, what="the load to find every dry bucket dry")
-        target_id = cluster.node_id(target)
-        run.move_started = time.monotonic()
         with source.client() as s:
-            assert s.execute_command("CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", low, high,
-                                     "NODE", target_id) == "OK"
-
-        def finished():
-            jobs = [j for j in migrations(source) if j["operation"] == "EXPORT"]
-            return jobs and jobs[0]["state"] in ("success", "failed", "cancelled") and jobs[0]
-
-        run.job = wait_until(finished, timeout=120, interval=0.01, what="the slot migration to finish")
+            s.config_set("rdb-key-save-delay", SNAPSHOT_KEY_DELAY_US)
+        run.move_started = time.monotonic()
+        migration.start()
+        try:
+            run.job = wait_until(migration.finished, timeout=120, interval=0.01,
+                                 what="the slot migration to finish")
+        except TimeoutError as error:
+            raise AssertionError(f"{error}; last state: {migration.job()}") from None
         run.move_ended = time.monotonic()
+        with source.client() as s:
+            s.config_set("rdb-key-save-delay", 0)
         wait_until(lambda: all(cluster.owner(s) is target for s in range(low, high + 1)),
                    timeout=30, what="every node to see the target own the slots")
-        wait_until(lambda: all(sum(1 for c in load.calls[k] if c[0] >= run.move_ended) >= 10
-                               for k in buckets) or load.errors,
-                   timeout=30, what="load to go on after the move")
+        wait_until(lambda: all(load.calls_since(k, run.move_ended) >= 10 for k in buckets)
+                   or load.errors, timeout=30, what="load to go on after the move")
     finally:
         load.stop()
     run.load = load
@@ -177,10 +236,11 @@ def run(make_cluster, measured):
     dry_granted = {k: sum(1 for r in load.replies(k) if r >= 0) for k in dry}
     during = sum(1 for k in dry for sent, answered, r in load.calls[k]
                  if r >= 0 and sent >= run.move_started and answered <= run.move_ended)
-    measured["atomic slot migration (Valkey 9)"] = {
+    measured[migration.measured_as] = {
         "slots moved": SLOTS_MOVED,
         "buckets under load / idle": [len(buckets), len(idle)],
-        "move seconds (MIGRATESLOTS to success)": round(run.move_ended - run.move_started, 3),
+        migration.move_entry: round(run.move_ended - run.move_started, 3),
+        **migration.extra(run.job),
         "absorb calls": sum(len(v) for v in load.calls.values()),
         "client errors": len(load.errors),
         "redirects sent by servers (MOVED, ASK, TRYAGAIN)": run.redirects,
@@ -195,7 +255,7 @@ def run(make_cluster, measured):
 
 
 def test_the_slot_migration_succeeds_with_shield_loaded(run):
-    assert run.job["state"] == "success", run.job
+    assert run.job["state"] == run.migration.succeeded, run.job
 
 
 def test_clients_see_no_error_but_redirects_while_their_buckets_slots_move(run):
@@ -207,10 +267,14 @@ def test_clients_see_no_error_but_redirects_while_their_buckets_slots_move(run):
 
 def test_every_key_of_the_moved_slots_is_on_the_target_and_none_left_on_the_source(run):
     low, high = run.slots
-    with run.target.client() as t, run.source.client() as s:
+    with run.target.client() as t:
         for slot in range(low, high + 1):
             assert t.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) == run.keys_per_slot
-            assert s.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) == 0
+    # Redis drops the source's copies after the hand-over, in the background.
+    with run.source.client() as s:
+        wait_until(lambda: all(s.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) == 0
+                               for slot in range(low, high + 1)),
+                   timeout=30, what="the source to hold no key of the moved slots")
 
 
 def test_idle_buckets_keep_their_tokens_and_expiry_to_the_millisecond(run, measured):

@@ -9,6 +9,7 @@ failed test (the fixtures call it from their finalizers).
 
 import shutil
 import subprocess
+import threading
 import time
 import uuid
 
@@ -183,6 +184,60 @@ class Cluster:
         return RedisCluster(startup_nodes=nodes, **kwargs)
 
 
+class AbsorbLoad:
+    """Client threads absorbing one token at a time, round robin over their own buckets, through
+    unmodified redis-py cluster clients (which follow MOVED and ASK themselves). Each bucket is
+    absorbed by one thread only, so its replies form one sequence. Every call is recorded with the
+    monotonic times it was sent and answered; whatever the client raised instead of handling it
+    itself goes to `errors`. The one load generator of the cluster tests that move slots."""
+
+    def __init__(self, cluster, buckets, threads=3):
+        self.cluster = cluster
+        self.buckets = buckets  # key -> (capacity, period in seconds)
+        self.calls = {key: [] for key in buckets}  # key -> [(sent, answered, reply)]
+        self.errors = []
+        self.started = self.stopped = None
+        self.stopping = threading.Event()
+        keys = sorted(buckets)
+        self.threads = [threading.Thread(target=self._work, args=(keys[i::threads],), daemon=True)
+                        for i in range(threads)]
+
+    def _work(self, keys):
+        client = self.cluster.client()
+        try:
+            while not self.stopping.is_set():
+                for key in keys:
+                    capacity, period = self.buckets[key]
+                    sent = time.monotonic()
+                    try:
+                        reply = client.execute_command("SHIELD.absorb", key, capacity, period, 1)
+                    except Exception as error:  # anything the client did not handle itself
+                        self.errors.append(f"{key}: {error!r}")
+                        continue
+                    self.calls[key].append((sent, time.monotonic(), reply))
+        finally:
+            client.close()
+
+    def start(self):
+        self.started = time.monotonic()
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def stop(self):
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+        self.stopped = time.monotonic()
+
+    def replies(self, key):
+        return [reply for _, _, reply in self.calls[key]]
+
+    def calls_since(self, key, moment):
+        """How many calls to `key` were sent at or after `moment` (time.monotonic())."""
+        return sum(1 for sent, _, _ in self.calls[key] if sent >= moment)
+
+
 def wait_for_promotion(cluster, node, timeout=60.0):
     """Polls until `node` reports itself a primary that owns slots; returns seconds waited."""
     started = time.monotonic()
@@ -220,4 +275,4 @@ def _count(stat):
     return int(str(stat).split("=", 1)[1])
 
 
-__all__ = ["Cluster", "node_table", "wait_for_promotion", "cluster_redirects", "SLOTS"]
+__all__ = ["Cluster", "AbsorbLoad", "node_table", "wait_for_promotion", "cluster_redirects", "SLOTS"]
