@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fails unless the module's only exported (defined, dynamic) symbol is RedisModule_OnLoad.
+# Fails unless the module's only exported (defined, dynamic) symbols are RedisModule_OnLoad and
+# RedisModule_OnUnload (which refuses MODULE UNLOAD).
 set -euo pipefail
 exported=$(nm -D --defined-only "$1" | awk '{print $3}' | sort)
 echo "exported: $exported"
-[ "$exported" = "RedisModule_OnLoad" ]
+[ "$exported" = "$(printf 'RedisModule_OnLoad\nRedisModule_OnUnload')" ]

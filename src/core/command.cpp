@@ -1,5 +1,7 @@
 #include "core/command.hpp"
 
+#include <algorithm>
+
 #include "core/int_parse.hpp"
 
 namespace shield {
@@ -101,6 +103,11 @@ std::string_view ErrorReply(Error error) noexcept {
       return "ERR burst value too large";
     case Error::kSyntax:
       return "ERR syntax error";
+    case Error::kTooManyBuckets:
+      return "ERR too many buckets: SHIELD.absorb_multi takes at most 1000";
+    case Error::kStatsResetMoved:
+      return "ERR SHIELD.stats RESET is now SHIELD.stats_reset, an admin command (flags write "
+             "admin), so that read-only users cannot wipe the counters";
     case Error::kDuplicateKey:
       return "ERR key appears more than once in SHIELD.absorb_multi";
     case Error::kTimeout:
@@ -141,6 +148,12 @@ std::string_view ErrorReply(Error error) noexcept {
       return "ERR invalid sliding window state in Redis";
     case Error::kInvalidStored:
       return "ERR invalid token count in Redis";
+    case Error::kForeignTat:
+      return "ERR the key holds a GCRA time (CL.THROTTLE or SHIELD.gcra), not a count: use one "
+             "algorithm per key";
+    case Error::kCellPeriodTooLarge:
+      return "Cell error: Store error: period too large: a call's interval must end before the "
+             "year 2554";
     case Error::kWrongType:
       return "WRONGTYPE Operation against a key holding the wrong kind of value";
   }
@@ -191,6 +204,13 @@ BucketArgs ParseMultiBucket(std::string_view capacity, std::string_view period,
   return ParseValues(text);
 }
 
+static_assert(kMaxMultiBuckets == 1000, "ErrorReply(kTooManyBuckets) names the limit");
+
+bool HasDuplicate(std::span<std::string_view> names) noexcept {
+  std::sort(names.begin(), names.end());
+  return std::adjacent_find(names.begin(), names.end()) != names.end();
+}
+
 Error CheckExpiry(const BucketArgs& args, int64_t now_ms) noexcept {
   if (ExpiryFits(now_ms, args.limits.window_ms)) return Error::kNone;
   return args.has_burst ? Error::kBurstTooLarge : Error::kPeriodTooLarge;
@@ -213,10 +233,7 @@ VerboseValues Verbose(const BucketLimits& limits, const AbsorbDecision& decision
 
 StatsArgs ParseStatsArgs(std::span<const std::string_view> args) noexcept {
   if (args.empty()) return {};
-  if (EqualsIgnoringCase(args[0], "RESET")) {
-    if (args.size() != 1) return {Error::kSyntax};
-    return {Error::kNone, StatsMode::kReset};
-  }
+  if (EqualsIgnoringCase(args[0], "RESET")) return {Error::kStatsResetMoved};
   if (!EqualsIgnoringCase(args[0], "CLUSTER")) return {Error::kSyntax};
   if (args.size() == 1) return {Error::kNone, StatsMode::kCluster, kDefaultStatsTimeoutMs};
   if (args.size() != 3 || !EqualsIgnoringCase(args[1], "TIMEOUT")) return {Error::kSyntax};

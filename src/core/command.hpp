@@ -22,7 +22,9 @@ enum class Error {
   kPeriodTooLarge,  // period in ms, or the expiry it leads to, does not fit in int64
   kBurstTooLarge,   // the time to fill a BURST bucket, or the expiry it leads to, does not fit
   kSyntax,          // an option given twice, an unknown subcommand
+  kStatsResetMoved, // SHIELD.stats RESET: the reset is SHIELD.stats_reset, an admin command
   kDuplicateKey,    // absorb_multi names one key twice
+  kTooManyBuckets,  // absorb_multi names more than kMaxMultiBuckets buckets
   kTimeout,         // SHIELD.stats CLUSTER TIMEOUT out of range
   kNeedsCluster,    // SHIELD.stats CLUSTER outside cluster mode
   kCannotBlock,     // SHIELD.stats CLUSTER inside MULTI or a script
@@ -46,6 +48,8 @@ enum class Error {
   kQuotaPeriod,     // SHIELD.quota: period is not HOUR, DAY or MONTH
   kInvalidWindow,   // SHIELD.window: the key holds a string that is not a window state
   kInvalidStored,   // the key holds a string that is not a token count
+  kForeignTat,      // a bucket or quota key holds a GCRA time (CL.THROTTLE's, SHIELD.gcra's)
+  kCellPeriodTooLarge,  // CL.THROTTLE: one call's interval passes the key format's last TAT
   kWrongType,       // the key holds another type
 };
 
@@ -85,6 +89,14 @@ BucketArgs ParseBucketArgs(std::span<const std::string_view> args,
 BucketArgs ParseMultiBucket(std::string_view capacity, std::string_view period,
                             std::string_view tokens) noexcept;
 
+// The most buckets one SHIELD.absorb_multi call takes. A call runs while every other client
+// waits; 1,000 buckets keep it near a millisecond (docs/commands.md), and a limit that needs
+// more buckets than this at once is better served by several calls.
+inline constexpr std::size_t kMaxMultiBuckets = 1000;
+
+// True when two of `names` are equal. Sorts `names` in place: O(N log N), no allocation.
+bool HasDuplicate(std::span<std::string_view> names) noexcept;
+
 // kNone when `now_ms` plus the bucket's window fits in an absolute expiry; otherwise the error
 // that names what made the window too long.
 Error CheckExpiry(const BucketArgs& args, int64_t now_ms) noexcept;
@@ -120,14 +132,23 @@ inline int64_t ReplyFor(const AbsorbDecision& decision) noexcept {
 inline constexpr std::array<std::string_view, 6> kVerboseFields = {
     "allowed", "remaining", "capacity", "period", "retry_after_ms", "reset_after_ms"};
 using VerboseValues = std::array<int64_t, kVerboseFields.size()>;
+inline constexpr std::size_t kVerboseRetryAfter = 4;  // the index of retry_after_ms
+static_assert(kVerboseFields[kVerboseRetryAfter] == "retry_after_ms");
 
 // Values for a call on one bucket that took (or, for inspect, would take) `tokens`, where
 // `allowed` is the outcome of the whole call (absorb_multi may deny a bucket that held enough).
 VerboseValues Verbose(const BucketLimits& limits, const AbsorbDecision& decision, int64_t tokens,
                       bool allowed) noexcept;
 
-// SHIELD.stats [RESET | CLUSTER [TIMEOUT <ms>]]
-enum class StatsMode { kNode, kReset, kCluster };
+// The retry_after_ms of a call over several limits, from its own and one more limit's: kNever
+// when either can never be met, otherwise the longer wait.
+inline int64_t CombineRetryAfterMs(int64_t call, int64_t limit) noexcept {
+  if (call == kNever || limit == kNever) return kNever;
+  return call > limit ? call : limit;
+}
+
+// SHIELD.stats [CLUSTER [TIMEOUT <ms>]]; RESET is refused with the name of SHIELD.stats_reset.
+enum class StatsMode { kNode, kCluster };
 struct StatsArgs {
   Error error = Error::kNone;
   StatsMode mode = StatsMode::kNode;

@@ -32,6 +32,7 @@ enum class Counter : std::size_t {
   kWindowCalls,
   kQuotaCalls,
   kPropagationErrors,
+  kStatsResetCalls,
   kCount,
 };
 inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::kCount);
@@ -45,7 +46,8 @@ inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
     "refund_calls",    "reset_calls",
     "stats_calls",     "throttle_calls",
     "gcra_calls",      "window_calls",
-    "quota_calls",     "propagation_errors"};
+    "quota_calls",     "propagation_errors",
+    "stats_reset_calls"};
 
 // A counter added to the enum without a name would reply an empty field.
 constexpr bool EveryCounterIsNamed() {

@@ -97,20 +97,12 @@ inline RedisModuleCommandArg kStatsTimeoutArgs[] = {
     Token("TIMEOUT", REDISMODULE_ARG_TYPE_INTEGER),
     {},
 };
-inline RedisModuleCommandArg kStatsModeArgs[] = {
-    Token("RESET", REDISMODULE_ARG_TYPE_PURE_TOKEN, 0),
+inline RedisModuleCommandArg kStatsArgs[] = {
     {.name = "cluster",
      .type = REDISMODULE_ARG_TYPE_BLOCK,
      .key_spec_index = -1,
-     .subargs = kStatsTimeoutArgs},
-    {},
-};
-inline RedisModuleCommandArg kStatsArgs[] = {
-    {.name = "mode",
-     .type = REDISMODULE_ARG_TYPE_ONEOF,
-     .key_spec_index = -1,
      .flags = REDISMODULE_CMD_ARG_OPTIONAL,
-     .subargs = kStatsModeArgs},
+     .subargs = kStatsTimeoutArgs},
     {},
 };
 
@@ -198,6 +190,10 @@ inline const CommandSpec kCommands[] = {
     {"SHIELD.stats", "readonly", "slow", 0, 0, 0, StatsCommand,
      Info("Shield's counters on this node, or summed over the cluster.", "O(1), CLUSTER: O(nodes)",
           "2.0.0", -1, nullptr, kStatsArgs)},
+    // An admin command apart from SHIELD.stats, so that ACL rules can keep read-only and
+    // non-admin users from wiping the counters that would show an attack.
+    {"SHIELD.stats_reset", "write admin", "write admin dangerous", 0, 0, 0, StatsResetCommand,
+     Info("Zeroes Shield's counters on this node.", "O(1)", "2.1.0", 1, nullptr, nullptr)},
     {"SHIELD.window", "write deny-oom fast", "write fast", 1, 1, 1, WindowCommand,
      Info("Takes tokens from a sliding window of at most <limit> per <window> seconds; replies "
           "the tokens left, or -1.",

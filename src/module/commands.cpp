@@ -1,7 +1,5 @@
 // The bucket commands: each parses with the core, reads and writes through the store unit, and
 // shapes its reply with the core's data.
-#include <new>
-
 #include "module/glue.hpp"
 
 namespace shield::glue {
@@ -22,40 +20,11 @@ BucketArgs ParseOneBucket(RedisModuleString** argv, int argc, const BucketSyntax
 constexpr BucketSyntax kAbsorbSyntax{.tokens_required = false, .verbose = true};
 constexpr BucketSyntax kRefundSyntax{.tokens_required = true, .verbose = false};
 
-// Buckets of one absorb_multi call. Up to kInlineBuckets live on the stack; a longer call
-// allocates, as the server does for its arguments.
+// A bucket of one absorb_multi call.
 struct MultiSlot {
   BucketArgs args;
   BucketKey key;
   AbsorbDecision decision{};
-};
-constexpr size_t kInlineBuckets = 8;
-
-class MultiSlots {
- public:
-  explicit MultiSlots(size_t count) noexcept
-      : slots_(count <= kInlineBuckets
-                   ? reinterpret_cast<MultiSlot*>(inline_)
-                   : static_cast<MultiSlot*>(RedisModule_Alloc(count * sizeof(MultiSlot)))),
-        count_(count) {
-    for (size_t i = 0; i < count_; ++i) new (&slots_[i]) MultiSlot{};
-  }
-  ~MultiSlots() {
-    for (size_t i = 0; i < count_; ++i) slots_[i].~MultiSlot();
-    if (slots_ != reinterpret_cast<MultiSlot*>(inline_)) RedisModule_Free(slots_);
-  }
-  MultiSlots(const MultiSlots&) = delete;
-  MultiSlots& operator=(const MultiSlots&) = delete;
-
-  MultiSlot* begin() noexcept { return slots_; }
-  MultiSlot* end() noexcept { return slots_ + count_; }
-  MultiSlot& operator[](size_t i) noexcept { return slots_[i]; }
-
- private:
-  // Raw storage: the slots are constructed and destroyed explicitly, whichever storage they use.
-  alignas(MultiSlot) unsigned char inline_[kInlineBuckets * sizeof(MultiSlot)];
-  MultiSlot* slots_;
-  size_t count_;
 };
 
 }  // namespace
@@ -116,9 +85,11 @@ int InspectCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noex
 // Takes from every bucket, or from none: all are taken only when each holds enough.
 // Reply: an array, one integer per bucket: the tokens left when allowed; when denied, -1 for each
 // bucket that was short and the tokens held by the others. With VERBOSE: an array of VERBOSE
-// maps whose `allowed` is the call's outcome.
-// Errors: wrong arity; any bucket's argument errors; "key appears more than once"; the stored
-// value errors. Any error writes nothing.
+// maps whose `allowed` and `retry_after_ms` are the call's (the longest wait of its buckets, -1
+// when any bucket can never hold its tokens).
+// Errors: wrong arity; "too many buckets" above 1000; any bucket's argument errors; "key appears
+// more than once" (found by sorting the keys: O(N log N)); the stored value errors. Any error
+// writes nothing.
 int AbsorbMultiCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
   CountCall(Counter::kAbsorbMultiCalls);
   int groups_argc = argc - 1;
@@ -126,10 +97,11 @@ int AbsorbMultiCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) 
   if (verbose) --groups_argc;
   if (groups_argc < 4 || groups_argc % 4 != 0) return ReplyError(ctx, Error::kArity);
   const auto count = static_cast<size_t>(groups_argc / 4);
+  if (count > kMaxMultiBuckets) return ReplyError(ctx, Error::kTooManyBuckets);
   auto key_of = [argv](size_t i) { return argv[1 + 4 * i]; };
 
   const int64_t now_ms = NowMs();
-  MultiSlots slots(count);
+  ScratchArray<MultiSlot> slots(count);
   for (size_t i = 0; i < count; ++i) {
     RedisModuleString** group = argv + 1 + 4 * i;
     slots[i].args = ParseMultiBucket(View(group[1]), View(group[2]), View(group[3]));
@@ -137,10 +109,10 @@ int AbsorbMultiCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) 
       slots[i].args.error = CheckExpiry(slots[i].args, now_ms);
     if (slots[i].args.error != Error::kNone) return ReplyError(ctx, slots[i].args.error);
   }
-  for (size_t i = 0; i < count; ++i) {
-    for (size_t j = i + 1; j < count; ++j) {
-      if (View(key_of(i)) == View(key_of(j))) return ReplyError(ctx, Error::kDuplicateKey);
-    }
+  {
+    ScratchArray<std::string_view> names(count);
+    for (size_t i = 0; i < count; ++i) names[i] = View(key_of(i));
+    if (HasDuplicate({names.begin(), count})) return ReplyError(ctx, Error::kDuplicateKey);
   }
 
   // Decide all, then commit.
@@ -168,10 +140,21 @@ int AbsorbMultiCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) 
   }
   CountDecision(allowed, tokens);
 
+  // The call's own wait, in every VERBOSE map: the longest bucket's, or never when any bucket
+  // can never hold its tokens.
+  int64_t retry_after_ms = 0;
+  if (verbose && !allowed) {
+    for (const MultiSlot& slot : slots) {
+      retry_after_ms = CombineRetryAfterMs(
+          retry_after_ms, RetryAfterMs(slot.args.limits, slot.decision.before, slot.args.tokens));
+    }
+  }
   RedisModule_ReplyWithArray(ctx, static_cast<long>(count));
   for (const MultiSlot& slot : slots) {
     if (verbose) {
-      ReplyVerbose(ctx, Verbose(slot.args.limits, slot.decision, slot.args.tokens, allowed));
+      VerboseValues values = Verbose(slot.args.limits, slot.decision, slot.args.tokens, allowed);
+      values[kVerboseRetryAfter] = retry_after_ms;
+      ReplyVerbose(ctx, values);
     } else {
       const BucketState& now = allowed ? slot.decision.after : slot.decision.before;
       RedisModule_ReplyWithLongLong(ctx, slot.decision.allowed ? now.available : kDeniedReply);

@@ -34,11 +34,11 @@ int ReplyBadInteger(RedisModuleCtx* ctx, std::string_view arg) noexcept {
   return REDISMODULE_OK;
 }
 
-// Reads the TAT at `name`, decides a call of `quantity` now and stores the outcome: the part of
-// CL.THROTTLE and SHIELD.gcra after their arguments. `invalid` is the error for a value that is
-// not a TAT (each command words it its own way).
+// Reads the TAT at `name`, decides a call of `quantity` at `now_ns` and stores the outcome: the
+// part of CL.THROTTLE and SHIELD.gcra after their arguments. `invalid` is the error for a value
+// that is not a TAT (each command words it its own way), such as another algorithm's count.
 Error Decide(RedisModuleCtx* ctx, RedisModuleString* name, const GcraLimits& limits,
-             int64_t quantity, Error invalid, GcraDecision& decision) noexcept {
+             int64_t quantity, int64_t now_ns, Error invalid, GcraDecision& decision) noexcept {
   BucketKey key;
   std::string_view value;
   if (const Error error = OpenValue(ctx, name, key, value); error != Error::kNone) return error;
@@ -46,8 +46,10 @@ Error Decide(RedisModuleCtx* ctx, RedisModuleString* name, const GcraLimits& lim
   if (key.exists) {
     tat = ParseTat(value);
     if (!tat) return invalid;
+    // Only a value in the past costs the expiry lookup (gcra.hpp: telling a TAT apart).
+    if (TatTooOldForExpiry(*tat, now_ns) && ReadExpiry(key) != kNoExpiry) return invalid;
   }
-  decision = Throttle(limits, tat, quantity, NowUs() * 1000);
+  decision = Throttle(limits, tat, quantity, now_ns);
   if (decision.write == GcraWrite::kStore) {
     char digits[kTatTextCapacity];
     const size_t len = FormatTat(decision.new_tat_ns, digits);
@@ -70,8 +72,9 @@ constexpr BucketSyntax kGcraSyntax{.tokens_required = false, .verbose = true};
 // seconds. A denied call writes and propagates nothing.
 // Errors (redis-cell's wording): the usage line for a wrong number of arguments; "Couldn't parse
 // as integer: <arg>"; "Zero rates are not supported". Shield's own: "Negative rates are not
-// supported", "max_burst must be between 0 and 9223372036854775806", "invalid theoretical arrival
-// time in Redis"; WRONGTYPE.
+// supported", "max_burst must be between 0 and 9223372036854775806", "period too large" (one
+// call's interval would pass the last TAT the key format holds), "invalid theoretical arrival
+// time in Redis" (also for another algorithm's count); WRONGTYPE.
 int ThrottleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
   CountCall(Counter::kThrottleCalls);
   std::string_view views[kMaxThrottleArgs];
@@ -80,10 +83,15 @@ int ThrottleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noe
   const ThrottleArgs args = ParseThrottleArgs({views, count});
   if (args.error == Error::kCellInteger) return ReplyBadInteger(ctx, views[args.bad_integer]);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
+  const int64_t now_ns = NowUs() * 1000;
+  if (const Error error = CheckTatRoom(args.limits.interval_ns, now_ns, Error::kCellPeriodTooLarge);
+      error != Error::kNone) {
+    return ReplyError(ctx, error);
+  }
 
   GcraDecision decision{};
-  if (const Error error =
-          Decide(ctx, argv[1], args.limits, args.quantity, Error::kCellInvalidStored, decision);
+  if (const Error error = Decide(ctx, argv[1], args.limits, args.quantity, now_ns,
+                                 Error::kCellInvalidStored, decision);
       error != Error::kNone) {
     return ReplyError(ctx, error);
   }
@@ -102,21 +110,31 @@ int ThrottleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noe
 // `SHIELD.gcra k 30 60 BURST 16` is `CL.THROTTLE k 15 30 60` on the same key.
 // Reply: integer, the tokens left after the take; -1 when denied (nothing written or propagated).
 // With VERBOSE: the VERBOSE map.
-// Errors: SHIELD.absorb's; "rate too high" above 10^9 tokens per second; "invalid theoretical
-// arrival time in Redis"; WRONGTYPE.
+// Errors: SHIELD.absorb's ("period/burst value too large" also when emptying the limit would
+// pass the last TAT the key format holds); "rate too high" above 10^9 tokens per second; "invalid
+// theoretical arrival time in Redis" (also for another algorithm's count); WRONGTYPE.
 int GcraCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
   CountCall(Counter::kGcraCalls);
   std::string_view views[kMaxArgsAfterKey];
   size_t count = 0;
   if (!ArgsAfterKey(argv, argc, 2, views, count)) return ReplyError(ctx, Error::kArity);
-  const BucketArgs args = ParseBucketArgs({views, count}, kGcraSyntax);
+  const int64_t now_ns = NowUs() * 1000;
+  BucketArgs args = ParseBucketArgs({views, count}, kGcraSyntax);
+  // SHIELD.absorb's errors for a period or burst too long to store, then the TAT's own bound.
+  if (args.error == Error::kNone) args.error = CheckExpiry(args, now_ns / kNanosPerMilli);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
   const auto limits = GcraLimitsOf(args.limits);
   if (!limits) return ReplyError(ctx, Error::kGcraRate);
+  if (const Error error =
+          CheckTatRoom(limits->tolerance_ns, now_ns,
+                       args.has_burst ? Error::kBurstTooLarge : Error::kPeriodTooLarge);
+      error != Error::kNone) {
+    return ReplyError(ctx, error);
+  }
 
   GcraDecision decision{};
-  if (const Error error =
-          Decide(ctx, argv[1], *limits, args.tokens, Error::kGcraInvalidStored, decision);
+  if (const Error error = Decide(ctx, argv[1], *limits, args.tokens, now_ns,
+                                 Error::kGcraInvalidStored, decision);
       error != Error::kNone) {
     return ReplyError(ctx, error);
   }

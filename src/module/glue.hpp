@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <new>
 #include <string_view>
 
 #include "core/bucket.hpp"
@@ -49,6 +50,35 @@ bool ArgsAfterKey(RedisModuleString** argv, int argc, size_t min_count,
   for (size_t i = 0; i < count; ++i) views[i] = View(argv[i + 2]);
   return true;
 }
+
+// An array of `count` default-constructed T for one call: up to kInline live on the stack, a
+// longer call allocates from the server's allocator, as the server does for its arguments.
+template <typename T, size_t kInline = 8>
+class ScratchArray {
+ public:
+  explicit ScratchArray(size_t count) noexcept
+      : items_(count <= kInline ? reinterpret_cast<T*>(inline_)
+                                : static_cast<T*>(RedisModule_Alloc(count * sizeof(T)))),
+        count_(count) {
+    for (size_t i = 0; i < count_; ++i) new (&items_[i]) T{};
+  }
+  ~ScratchArray() {
+    for (size_t i = 0; i < count_; ++i) items_[i].~T();
+    if (items_ != reinterpret_cast<T*>(inline_)) RedisModule_Free(items_);
+  }
+  ScratchArray(const ScratchArray&) = delete;
+  ScratchArray& operator=(const ScratchArray&) = delete;
+
+  T* begin() noexcept { return items_; }
+  T* end() noexcept { return items_ + count_; }
+  T& operator[](size_t i) noexcept { return items_[i]; }
+
+ private:
+  // Raw storage: the items are constructed and destroyed explicitly, whichever storage they use.
+  alignas(T) unsigned char inline_[kInline * sizeof(T)];
+  T* items_;
+  size_t count_;
+};
 
 // Counts the outcome of a call that takes tokens.
 inline void CountDecision(bool allowed, uint64_t tokens) noexcept {
@@ -97,6 +127,10 @@ Error OpenString(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out,
 Error OpenValue(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out,
                 std::string_view& value) noexcept;
 
+// Reads the expiry of an open, existing key into `key.stored.expire_at_ms` and returns it
+// (kNoExpiry when it has none).
+int64_t ReadExpiry(BucketKey& key) noexcept;
+
 // Stores `value` in place with an absolute expiry, and sends its effect, never the command, to
 // replicas and the AOF: `SET key value PXAT expire_at`. The one write path of every command.
 // When the server cannot propagate it (SET renamed away), nothing is written and the result is
@@ -124,6 +158,7 @@ int AbsorbMultiCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) 
 int RefundCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
 int ResetCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
 int StatsCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
+int StatsResetCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
 int WindowCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
 int QuotaCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
 int ThrottleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;

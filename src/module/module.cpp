@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include <cstdio>
+#include <ctime>
 
 #include "module/redis.hpp"
 // command_info.hpp uses the types of redismodule.h.
@@ -90,10 +91,29 @@ int64_t NowMs() noexcept {
 
 int64_t NowUs() noexcept {
   if (cached_microseconds != nullptr) return static_cast<int64_t>(cached_microseconds());
-  return static_cast<int64_t>(RedisModule_Milliseconds()) * 1000;
+  // Redis 7.0 has no microsecond clock in its module API; RedisModule_Milliseconds() * 1000
+  // would read up to a millisecond early, and GCRA (CL.THROTTLE, SHIELD.gcra) would then deny at a
+  // limit's exact boundary where redis-cell, reading nanoseconds, allows. This is the clock
+  // Redis 7.0's own mstime() reads (gettimeofday is CLOCK_REALTIME).
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1'000'000 + static_cast<int64_t>(now.tv_nsec) / 1000;
 }
 
 }  // namespace shield::glue
+
+// MODULE UNLOAD is refused on every server: a cluster node that unloaded Shield keeps its
+// cluster-bus receivers registered and crashes on the next SHIELD.stats CLUSTER message (Redis
+// 7.0's moduleCallClusterReceivers calls into the unmapped library), and ACL rules that name
+// Shield's commands would dangle. Upgrades and removals are restarts (docs/production.md).
+extern "C" __attribute__((visibility("default"))) int RedisModule_OnUnload(
+    RedisModuleCtx* ctx) noexcept {
+  RedisModule_Log(ctx, "warning",
+                  "Shield refuses MODULE UNLOAD: its cluster-bus receivers cannot be removed and "
+                  "would crash the server. To upgrade or remove Shield, change the loadmodule line "
+                  "and restart the server (docs/production.md, Upgrading Shield)");
+  return REDISMODULE_ERR;
+}
 
 extern "C" __attribute__((visibility("default"))) int RedisModule_OnLoad(
     RedisModuleCtx* ctx, RedisModuleString** /*argv*/, int argc) noexcept {
@@ -114,8 +134,9 @@ extern "C" __attribute__((visibility("default"))) int RedisModule_OnLoad(
     cached_microseconds = nullptr;
   }
   RedisModule_Log(ctx, "notice", "Shield reads time from %s",
-                  cached_microseconds != nullptr ? "the command's cached time (CachedMicroseconds)"
-                                                 : "the wall clock (Milliseconds)");
+                  cached_microseconds != nullptr
+                      ? "the command's cached time (CachedMicroseconds)"
+                      : "the wall clock (Milliseconds; microseconds for GCRA)");
   // Which server this is, from the module API: Valkey and Redict also register every function
   // under their own prefix, and GetServerVersion gives their own version, 0x00MMmmpp (INFO's
   // redis_version is 7.2.4 on every Valkey).

@@ -269,13 +269,13 @@ void ReplyVerbose(RedisModuleCtx* ctx, const VerboseValues& values) noexcept {
   }
 }
 
-// SHIELD.stats [RESET | CLUSTER [TIMEOUT <ms>]]
+// SHIELD.stats [CLUSTER [TIMEOUT <ms>]]
 //
-// Reply: this node's counters as a map; RESET: OK after zeroing them; CLUSTER: the counters
+// Reply: this node's counters as a map; CLUSTER: the counters
 // summed over every node that answered within the timeout, nodes_total, nodes_answered and a
 // map per node. Only the calling client waits.
 // Errors: "syntax error"; "timeout must be between 1 and 60000"; CLUSTER outside a cluster or
-// inside MULTI or a script.
+// inside MULTI or a script; RESET names SHIELD.stats_reset, which replaced it.
 int StatsCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
   CountCall(Counter::kStatsCalls);
   constexpr int kMaxArgs = 3;
@@ -286,9 +286,6 @@ int StatsCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexce
   const StatsArgs args = ParseStatsArgs({views, count});
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
   switch (args.mode) {
-    case StatsMode::kReset:
-      counters = Counters{};
-      return RedisModule_ReplyWithSimpleString(ctx, "OK");
     case StatsMode::kCluster:
       return StartClusterStats(ctx, args.timeout_ms);
     case StatsMode::kNode:
@@ -297,6 +294,23 @@ int StatsCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexce
   RedisModule_ReplyWithMap(ctx, static_cast<long>(kCounterCount));
   ReplyCounterFields(ctx, counters);
   return REDISMODULE_OK;
+}
+
+// SHIELD.stats_reset
+//
+// Zeroes this node's counters, then counts this call: calls and stats_reset_calls read 1 after a
+// reset, so a dashboard sees that one happened. Flags `write admin` and, where the server
+// sets module categories, @write @admin @dangerous: a user without admin rights, or a read-only
+// user, cannot wipe the counters that would show an attack.
+// Reply: OK.
+int StatsResetCommand(RedisModuleCtx* ctx, RedisModuleString** /*argv*/, int argc) noexcept {
+  if (argc != 1) {
+    CountCall(Counter::kStatsResetCalls);
+    return ReplyError(ctx, Error::kArity);
+  }
+  counters = Counters{};
+  CountCall(Counter::kStatsResetCalls);
+  return RedisModule_ReplyWithSimpleString(ctx, "OK");
 }
 
 void InfoCallback(RedisModuleInfoCtx* ctx, int /*for_crash_report*/) noexcept {

@@ -1,17 +1,20 @@
 // The store unit: the one place that reads bucket keys, writes them back and propagates writes.
 #include <cstring>
 
+#include "core/gcra.hpp"
 #include "core/int_parse.hpp"
 #include "module/glue.hpp"
 
 namespace shield::glue {
 namespace {
 
-// Reads the count held by a string key, or says why it is not a bucket.
-Error ParseValue(std::string_view value, int64_t& tokens) noexcept {
+// Reads the count held by a string key expiring at `stored.expire_at_ms`, or says why it is not a
+// bucket's or a quota's (not a number; a GCRA time, gcra.hpp).
+Error ParseValue(std::string_view value, StoredBucket& stored) noexcept {
   const auto parsed = ParseStoredTokens(value);
   if (!parsed) return Error::kInvalidStored;
-  tokens = *parsed;
+  if (CountIsATat(*parsed, stored.expire_at_ms)) return Error::kForeignTat;
+  stored.tokens = *parsed;
   return Error::kNone;
 }
 
@@ -39,19 +42,45 @@ int64_t ExpiryOf(RedisModuleKey* key) noexcept {
   return expire_at == REDISMODULE_NO_EXPIRE ? kNoExpiry : expire_at;
 }
 
+// Reads a string key's value in place (StringDMA), for when GET cannot be called: this turns an
+// integer-encoded value into a raw string, a change of encoding only (the value, the TTL and the
+// reply stay the same; OBJECT ENCODING and MEMORY USAGE show it). Logged once per process.
+bool get_unavailable_logged = false;
+
+Error PeekInPlace(RedisModuleCtx* ctx, RedisModuleString* name, StoredBucket& out) noexcept {
+  if (!get_unavailable_logged) {
+    get_unavailable_logged = true;
+    RedisModule_Log(ctx, "warning",
+                    "Shield cannot call GET (renamed or removed with rename-command): "
+                    "SHIELD.inspect reads values in place, which may change how the server "
+                    "encodes a bucket's count (int to raw); nothing else changes");
+  }
+  auto* key = static_cast<RedisModuleKey*>(RedisModule_OpenKey(ctx, name, REDISMODULE_READ));
+  size_t len = 0;
+  const char* value = RedisModule_StringDMA(key, &len, REDISMODULE_READ);
+  const Error error = value != nullptr ? ParseValue({value, len}, out) : Error::kInvalidStored;
+  RedisModule_CloseKey(key);
+  return error;
+}
+
 }  // namespace
+
+int64_t ReadExpiry(BucketKey& key) noexcept {
+  key.stored.expire_at_ms = ExpiryOf(key.key);
+  return key.stored.expire_at_ms;
+}
 
 Error OpenString(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out,
                  std::string_view& value) noexcept {
   const Error error = OpenValue(ctx, name, out, value);
-  if (error == Error::kNone && out.exists) out.stored.expire_at_ms = ExpiryOf(out.key);
+  if (error == Error::kNone && out.exists) ReadExpiry(out);
   return error;
 }
 
 Error OpenBucket(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out) noexcept {
   std::string_view value;
   Error error = OpenString(ctx, name, out, value);
-  if (error == Error::kNone && out.exists) error = ParseValue(value, out.stored.tokens);
+  if (error == Error::kNone && out.exists) error = ParseValue(value, out.stored);
   if (error != Error::kNone) out.Close();
   return error;
 }
@@ -99,7 +128,7 @@ Error PeekBucket(RedisModuleCtx* ctx, RedisModuleString* name, StoredBucket& out
   out = {0, kNoExpiry};
   auto* key = static_cast<RedisModuleKey*>(RedisModule_OpenKey(ctx, name, REDISMODULE_READ));
   const int type = RedisModule_KeyType(key);
-  if (type == REDISMODULE_KEYTYPE_EMPTY || type != REDISMODULE_KEYTYPE_STRING) {
+  if (type != REDISMODULE_KEYTYPE_STRING) {
     RedisModule_CloseKey(key);
     return type == REDISMODULE_KEYTYPE_EMPTY ? Error::kNone : Error::kWrongType;
   }
@@ -107,13 +136,14 @@ Error PeekBucket(RedisModuleCtx* ctx, RedisModuleString* name, StoredBucket& out
   RedisModule_CloseKey(key);
   // GET reads the value as the server holds it, whatever its encoding, and changes nothing.
   RedisModuleCallReply* reply = RedisModule_Call(ctx, "GET", "s", name);
+  if (reply == nullptr) return PeekInPlace(ctx, name, out);  // GET renamed away
   Error error = Error::kInvalidStored;
-  if (reply != nullptr && RedisModule_CallReplyType(reply) == REDISMODULE_REPLY_STRING) {
+  if (RedisModule_CallReplyType(reply) == REDISMODULE_REPLY_STRING) {
     size_t len = 0;
     const char* value = RedisModule_CallReplyStringPtr(reply, &len);
-    error = ParseValue({value, len}, out.tokens);
+    error = ParseValue({value, len}, out);
   }
-  if (reply != nullptr) RedisModule_FreeCallReply(reply);
+  RedisModule_FreeCallReply(reply);
   return error;
 }
 

@@ -94,6 +94,9 @@ inline constexpr std::string_view kPeriodTooLarge = "ERR period value too large"
 inline constexpr std::string_view kBurstTooLarge = "ERR burst value too large";
 inline constexpr std::string_view kSyntax = "ERR syntax error";
 inline constexpr std::string_view kTimeout = "ERR timeout must be between 1 and 60000";
+inline constexpr std::string_view kStatsResetMoved =
+    "ERR SHIELD.stats RESET is now SHIELD.stats_reset, an admin command (flags write admin), so "
+    "that read-only users cannot wipe the counters";
 inline constexpr std::string_view kInvalidStored = "ERR invalid token count in Redis";
 }  // namespace err
 
@@ -275,8 +278,8 @@ inline ParsedBucket ParseMultiGroup(std::string_view capacity, std::string_view 
   return ReadValues(words);
 }
 
-// SHIELD.stats [RESET | CLUSTER [TIMEOUT <ms>]]
-enum class StatsMode { kNode, kReset, kCluster };
+// SHIELD.stats [CLUSTER [TIMEOUT <ms>]]; a first word RESET names SHIELD.stats_reset.
+enum class StatsMode { kNode, kCluster };
 struct ParsedStats {
   std::string_view error = err::kNone;
   StatsMode mode = StatsMode::kNode;
@@ -285,7 +288,7 @@ struct ParsedStats {
 
 inline ParsedStats ParseStatsCall(const std::vector<std::string_view>& args) {
   if (args.empty()) return {};
-  if (args.size() == 1 && SameWord(args[0], "RESET")) return {err::kNone, StatsMode::kReset};
+  if (SameWord(args[0], "RESET")) return {err::kStatsResetMoved};
   if (args.size() == 1 && SameWord(args[0], "CLUSTER")) {
     return {err::kNone, StatsMode::kCluster, 1000};
   }

@@ -86,10 +86,29 @@ def test_a_denied_verbose_call_reports_the_whole_outcome_in_every_map(r):
         "SHIELD.absorb_multi", a, 30, 60, 13, b, 10, 60, 4, c, 10, 60, 11, "VERBOSE")]
     assert [m["allowed"] for m in reply] == [0, 0, 0]
     assert [m["remaining"] for m in reply] == [30, 1, 10]  # what each holds now
-    assert reply[0]["retry_after_ms"] == 0 and reply[0]["reset_after_ms"] == 0  # a full bucket had enough
-    assert 16_000 < reply[1]["retry_after_ms"] <= 18_000  # 3 more tokens at 6 s each
-    assert reply[2]["retry_after_ms"] == -1  # 11 never fit in 10
+    assert [m["reset_after_ms"] for m in reply][0] == 0  # a full bucket
+    # The call can never succeed (11 never fit in 10), so every map says -1: the call's own wait,
+    # not b's 18 s.
+    assert [m["retry_after_ms"] for m in reply] == [-1, -1, -1]
     assert (r.exists(a), r.exists(c), r.get(b)) == (0, 0, "1")
+
+
+def test_a_denied_verbose_call_gives_the_longest_wait_in_every_map(r):
+    a, b = new_keys()
+    assert r.execute_command("SHIELD.absorb", a, 10, 60, 10) == 0
+    reply = [fields(m) for m in r.execute_command(
+        "SHIELD.absorb_multi", a, 10, 60, 1, b, 10, 60, 1, "VERBOSE")]
+    assert [m["allowed"] for m in reply] == [0, 0]
+    assert 5_000 < reply[0]["retry_after_ms"] <= 6_000  # a's next token, at 6 s a token
+    assert reply[1]["retry_after_ms"] == reply[0]["retry_after_ms"]  # b alone had enough
+
+
+def test_a_bucket_that_can_never_hold_its_tokens_makes_every_map_say_minus_one(r):
+    a, b = new_keys()
+    assert r.execute_command("SHIELD.absorb", a, 10, 60, 10) == 0
+    reply = [fields(m) for m in r.execute_command(
+        "SHIELD.absorb_multi", a, 10, 60, 1, b, 10, 60, 11, "VERBOSE")]
+    assert [m["retry_after_ms"] for m in reply] == [-1, -1]
 
 
 def test_the_call_succeeds_after_the_largest_retry_after_ms(r):
@@ -104,7 +123,8 @@ def test_the_call_succeeds_after_the_largest_retry_after_ms(r):
         if reply[0]["allowed"] == 0:
             break
     assert reply[0]["allowed"] == 0, reply
-    wait_ms = max(m["retry_after_ms"] for m in reply)
+    wait_ms = reply[0]["retry_after_ms"]
+    assert [m["retry_after_ms"] for m in reply] == [wait_ms, wait_ms], reply
     assert 0 < wait_ms <= 400, reply
     time.sleep(wait_ms / 1000)
     assert min(r.execute_command("SHIELD.absorb_multi", a, 5, 1, 2, b, 10, 1, 3)) >= 0
@@ -139,6 +159,32 @@ def test_a_key_given_twice_is_an_error_and_nothing_is_written(r, layout):
         r.execute_command("SHIELD.absorb_multi", *args)
     assert str(raised.value) == DUPLICATE
     assert r.exists(*names.values()) == 0
+
+
+def test_a_thousand_buckets_with_the_last_key_repeating_the_first_is_an_error(r):
+    keys = new_keys(1000)
+    args = []
+    for key in keys[:-1] + [keys[0]]:
+        args += [key, 10, 60, 1]
+    with pytest.raises(redis.ResponseError) as raised:
+        r.execute_command("SHIELD.absorb_multi", *args)
+    assert str(raised.value) == DUPLICATE
+    assert r.exists(*keys) == 0
+
+
+def test_a_thousand_distinct_buckets_are_taken_in_one_call(r):
+    keys = new_keys(1000)
+    args = [x for key in keys for x in (key, 10, 60, 1)]
+    assert r.execute_command("SHIELD.absorb_multi", *args) == [9] * 1000
+
+
+def test_more_than_a_thousand_buckets_is_an_error_and_nothing_is_written(r):
+    keys = new_keys(1001)
+    args = [x for key in keys for x in (key, 10, 60, 1)]
+    with pytest.raises(redis.ResponseError) as raised:
+        r.execute_command("SHIELD.absorb_multi", *args)
+    assert str(raised.value) == "too many buckets: SHIELD.absorb_multi takes at most 1000"
+    assert r.exists(*keys) == 0
 
 
 # The second bucket is bad in each way: the first (valid, missing) key must stay missing, and a

@@ -19,6 +19,10 @@ def acl_server(shared_server):
     admin = shared_server.client()
     admin.execute_command("ACL", "SETUSER", "nowrite", "on", "nopass", "~*", "+@all", "-@write")
     admin.execute_command("ACL", "SETUSER", "fastonly", "on", "nopass", "~*", "-@all", "+@fast")
+    admin.execute_command("ACL", "SETUSER", "noadmin", "on", "nopass", "~*", "+@all", "-@dangerous", "-@admin")
+    # The rule docs/production.md gives for Redis 7.0, where module commands have no category.
+    admin.execute_command("ACL", "SETUSER", "nostatsreset", "on", "nopass", "~*", "+@all",
+                          "-shield.stats_reset")
     if categories_supported(shared_server):
         admin.execute_command("ACL", "SETUSER", "limiter", "on", "nopass", "~*", "-@all", "+@shield")
     return shared_server
@@ -36,6 +40,11 @@ COMMANDS = [
     (("SHIELD.refund", "k", 10, 60, 1), {"@write", "@fast", "@shield"}),
     (("SHIELD.reset", "k"), {"@write", "@slow", "@shield"}),
     (("SHIELD.stats",), {"@slow", "@shield"}),
+    (("SHIELD.stats_reset",), {"@write", "@admin", "@dangerous", "@shield"}),
+    (("SHIELD.window", "k", 10, 60), {"@write", "@fast", "@shield"}),
+    (("SHIELD.quota", "k", 10, "DAY"), {"@write", "@fast", "@shield"}),
+    (("CL.THROTTLE", "k", 10, 10, 60), {"@write", "@fast", "@shield"}),
+    (("SHIELD.gcra", "k", 10, 60), {"@write", "@fast", "@shield"}),
 ]
 
 
@@ -68,3 +77,19 @@ def test_fast_and_shield_categories_grant_the_commands(acl_server):
     for command, _ in COMMANDS:
         assert dryrun(acl_server, "limiter", *command) == "OK"
     assert "no permissions" in dryrun(acl_server, "limiter", "GET", "k")
+
+
+@pytest.mark.parametrize("user", ["nowrite", "noadmin"])
+def test_a_read_only_or_non_admin_user_cannot_reset_the_counters(acl_server, user):
+    if not categories_supported(acl_server):
+        # Redis 7.0: module commands are in no category; -@write and -@admin do not cover
+        # SHIELD.stats_reset there (documented: name it, as the nostatsreset user does).
+        assert dryrun(acl_server, user, "SHIELD.stats_reset") == "OK"
+        return
+    assert "no permissions" in dryrun(acl_server, user, "SHIELD.stats_reset")
+    assert dryrun(acl_server, user, "SHIELD.stats") == "OK"
+
+
+def test_the_rule_minus_shield_stats_reset_refuses_the_reset_on_every_server(acl_server):
+    assert "no permissions" in dryrun(acl_server, "nostatsreset", "SHIELD.stats_reset")
+    assert dryrun(acl_server, "nostatsreset", "SHIELD.stats") == "OK"

@@ -12,7 +12,7 @@ import pytest
 Expected = namedtuple("Expected", "server clock acl atomic_slot_migration")
 
 CACHED_TIME = "the command's cached time (CachedMicroseconds)"
-WALL_CLOCK = "the wall clock (Milliseconds)"
+WALL_CLOCK = "the wall clock (Milliseconds; microseconds for GCRA)"
 OWN_CATEGORY = "Shield's commands are in the ACL categories their flags imply, and in @shield"
 NO_OWN_CATEGORY = ("Shield's commands are in the ACL categories their flags imply (this server has "
                    "no module categories)")  # Redis 7.2 and 7.3: none in the matrix

@@ -9,7 +9,8 @@ from shield_servers import RespClient
 
 FIELDS = ["calls", "allowed", "denied", "errors", "tokens_absorbed", "tokens_refunded", "buckets_reset",
           "absorb_calls", "inspect_calls", "absorb_multi_calls", "refund_calls", "reset_calls", "stats_calls",
-          "throttle_calls", "gcra_calls", "window_calls", "quota_calls", "propagation_errors"]
+          "throttle_calls", "gcra_calls", "window_calls", "quota_calls", "propagation_errors",
+          "stats_reset_calls"]
 MAX = 2**63 - 1
 
 
@@ -51,7 +52,7 @@ def run_known_sequence(r):
     return {"calls": 10, "allowed": 2, "denied": 2, "errors": 2, "tokens_absorbed": 7, "tokens_refunded": 2,
             "buckets_reset": 2, "absorb_calls": 3, "inspect_calls": 3, "absorb_multi_calls": 2,
             "refund_calls": 1, "reset_calls": 1, "stats_calls": 0, "throttle_calls": 0, "gcra_calls": 0, "window_calls": 0,
-            "quota_calls": 0, "propagation_errors": 0}
+            "quota_calls": 0, "propagation_errors": 0, "stats_reset_calls": 0}
 
 
 def test_stats_of_a_fresh_server_are_zero(make_server):
@@ -89,17 +90,40 @@ def test_stats_replies_a_map_in_resp3(make_server):
     assert int(lower["stats_calls"]) == 2
 
 
-def test_stats_reset_zeroes_the_counters(make_server):
+def test_stats_reset_zeroes_the_counters_and_then_counts_itself(make_server):
     r = make_server().client()
     run_known_sequence(r)
-    assert r.execute_command("SHIELD.stats", "RESET") == "OK"
-    after = info_counters(r)
-    # Nothing survives, the RESET call included.
-    assert after == dict.fromkeys(FIELDS, 0)
+    assert r.execute_command("SHIELD.stats_reset") == "OK"
+    # Nothing survives but the reset itself, so a dashboard sees that one happened.
+    assert info_counters(r) == {**dict.fromkeys(FIELDS, 0), "calls": 1, "stats_reset_calls": 1}
     assert r.execute_command("SHIELD.absorb", key(), 10, 60, 4) == 6
     assert info_counters(r)["tokens_absorbed"] == 4
-    assert r.execute_command("SHIELD.stats", "reset") == "OK"  # case-insensitive
+    assert r.execute_command("shield.STATS_RESET") == "OK"  # case-insensitive
     assert info_counters(r)["tokens_absorbed"] == 0
+
+
+@pytest.mark.parametrize("args", [("RESET",), ("reset",), ("RESET", "now")], ids=lambda a: " ".join(a))
+def test_stats_reset_as_a_subcommand_is_an_error_that_names_stats_reset(make_server, args):
+    r = make_server().client()
+    r.execute_command("SHIELD.absorb", key(), 10, 60, 4)
+    with pytest.raises(redis.ResponseError) as raised:
+        r.execute_command("SHIELD.stats", *args)
+    assert "SHIELD.stats_reset" in str(raised.value)
+    assert info_counters(r)["tokens_absorbed"] == 4  # nothing was reset
+
+
+def test_stats_reset_with_an_argument_is_an_arity_error(make_server):
+    r = make_server().client()
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+        r.execute_command("SHIELD.stats_reset", "now")
+
+
+def test_command_info_declares_stats_reset_a_write_admin_command(make_server):
+    r = make_server().client()
+    r.set_response_callback("COMMAND", lambda response, **options: response)
+    name, arity, flags, first, last, step = r.execute_command("COMMAND", "INFO", "SHIELD.stats_reset")[0][:6]
+    assert (name, arity, first, last, step) == ("SHIELD.stats_reset", 1, 0, 0, 0)
+    assert {"write", "admin"} <= set(flags)
 
 
 def test_tokens_absorbed_saturates_at_two_to_the_63_minus_one(make_server):

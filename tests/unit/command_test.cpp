@@ -143,14 +143,15 @@ struct StatsCase {
 
 const StatsCase kStatsCases[] = {
     {"NoArgumentsIsThisNode", {}, Error::kNone, StatsMode::kNode, 0},
-    {"ResetInAnyCase", {"reset"}, Error::kNone, StatsMode::kReset, 0},
+    {"ResetInAnyCaseNamesStatsReset", {"reset"}, Error::kStatsResetMoved, StatsMode::kNode, 0},
     {"ClusterWaitsOneSecondByDefault", {"CLUSTER"}, Error::kNone, StatsMode::kCluster, 1000},
     {"ClusterWithTimeout", {"cluster", "timeout", "250"}, Error::kNone, StatsMode::kCluster, 250},
     {"ZeroTimeout", {"CLUSTER", "TIMEOUT", "0"}, Error::kTimeout, StatsMode::kNode, 0},
     {"TimeoutPastOneMinute", {"CLUSTER", "TIMEOUT", "60001"}, Error::kTimeout, StatsMode::kNode, 0},
     {"TimeoutWithoutValue", {"CLUSTER", "TIMEOUT"}, Error::kSyntax, StatsMode::kNode, 0},
     {"UnknownSubcommand", {"everything"}, Error::kSyntax, StatsMode::kNode, 0},
-    {"ResetWithAnArgument", {"RESET", "now"}, Error::kSyntax, StatsMode::kNode, 0},
+    {"ResetWithAnArgumentNamesStatsReset", {"RESET", "now"}, Error::kStatsResetMoved,
+     StatsMode::kNode, 0},
 };
 
 void PrintTo(const StatsCase& c, std::ostream* os) {
@@ -171,6 +172,28 @@ TEST_P(StatsTable, ParsesTheModeAndTimeout) {
 
 INSTANTIATE_TEST_SUITE_P(Stats, StatsTable, testing::ValuesIn(kStatsCases),
                          [](const auto& param_info) { return std::string(param_info.param.name); });
+
+TEST(HasDuplicate, FindsTwoEqualNamesAnywhereInTheList) {
+  std::vector<std::string_view> names = {"d", "a", "c", "b", "a"};
+  EXPECT_TRUE(HasDuplicate(names));
+  std::vector<std::string_view> distinct = {"d", "a", "c", "b", "ab"};
+  EXPECT_FALSE(HasDuplicate(distinct));
+  std::vector<std::string_view> one = {"a"};
+  EXPECT_FALSE(HasDuplicate(one));
+}
+
+TEST(HasDuplicate, TellsApartNamesThatDifferOnlyAfterANul) {
+  using std::string_view_literals::operator""sv;
+  std::vector<std::string_view> names = {"a\0b"sv, "a\0c"sv};
+  EXPECT_FALSE(HasDuplicate(names));
+}
+
+TEST(CombineRetryAfterMs, NeverWinsOverAnyWaitAndOtherwiseTheLongestWaitWins) {
+  EXPECT_EQ(CombineRetryAfterMs(0, 5988), 5988);
+  EXPECT_EQ(CombineRetryAfterMs(5988, 10), 5988);
+  EXPECT_EQ(CombineRetryAfterMs(5988, kNever), kNever);
+  EXPECT_EQ(CombineRetryAfterMs(kNever, 0), kNever);
+}
 
 TEST(ErrorReply, UsesTheOriginalModulesWording) {
   EXPECT_EQ(ErrorReply(Error::kCapacity), "ERR capacity must be positive");
