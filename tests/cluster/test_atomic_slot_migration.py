@@ -135,8 +135,12 @@ class RedisMigration:
 
     def extra(self, job):
         migrate = self.task(self.source) or {}
+        # What the source wrote to the slots while its snapshot was sent, as the target logs it.
+        streamed = re.findall(r"stream accumulated buffer for the import task \((\d+) bytes\)",
+                              open(self.target.log_path).read())
         return {"write pause on the source (write_pause_ms)": migrate.get("write_pause_ms"),
-                "import retries": job.get("retries")}
+                "import retries": job.get("retries"),
+                "bytes streamed after the snapshot (target's log)": int(streamed[-1]) if streamed else None}
 
 
 MIGRATIONS = {"valkey": ValkeyMigration, "redis": RedisMigration}
