@@ -167,6 +167,8 @@ def test_odd_but_numeric_stored_values_have_a_documented_reading(r, stored, repl
 BURST = "burst must be positive"
 BURST_TOO_LARGE = "burst value too large"
 SYNTAX = "syntax error"
+STATS_RESET_MOVED = ("SHIELD.stats RESET is now SHIELD.stats_reset, an admin command (flags write admin), "
+                     "so that read-only users cannot wipe the counters")
 DUPLICATE = "key appears more than once in SHIELD.absorb_multi"
 MAX = "9223372036854775807"
 
@@ -259,7 +261,12 @@ NEW_BAD_ARGUMENTS = [
     # SHIELD.reset and SHIELD.stats
     ("SHIELD.reset", (), arity("SHIELD.reset")),
     ("SHIELD.stats", ("nope",), SYNTAX),
-    ("SHIELD.stats", ("RESET", "{a}"), SYNTAX),
+    ("SHIELD.stats", ("RESET", "{a}"), STATS_RESET_MOVED),
+    # SHIELD.gcra has SHIELD.absorb's errors for periods and bursts too long to store
+    ("SHIELD.gcra", ("{a}", "1", "9223372036854775"), TOO_LARGE),
+    ("SHIELD.gcra", ("{a}", "1", "9223372036854775", "VERBOSE"), TOO_LARGE),
+    ("SHIELD.gcra", ("{a}", "1", "20000000000"), TOO_LARGE),
+    ("SHIELD.gcra", ("{a}", "1", "1000000000", "BURST", "100"), BURST_TOO_LARGE),
 ]
 
 

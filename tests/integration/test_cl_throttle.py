@@ -96,16 +96,41 @@ def test_the_key_holds_the_tat_in_nanoseconds_and_expires_at_it(r):
     [
         (2_500_000_123, [0, 5, 1, -1, 4]),  # 2.5 of 5 used, then this call
         (2_499_999_877, [0, 5, 1, -1, 4]),
-        (-5 * NS, [0, 5, 4, -1, 1]),  # a TAT in the past: the whole burst is there
         (10 * NS, [1, 5, 0, 6, 10]),  # beyond the tolerance: denied for 6 s
     ],
-    ids=["2.5 s ahead and 123 ns", "2.5 s ahead less 123 ns", "5 s in the past", "10 s ahead"],
+    ids=["2.5 s ahead and 123 ns", "2.5 s ahead less 123 ns", "10 s ahead"],
 )
 def test_a_key_hand_made_in_redis_cells_format_is_read_as_it_would(r, offset_ns, reply):
     key = new_key()
     tat = server_now_ns(r) + offset_ns
     r.set(key, str(tat), px=60_000)
     assert throttle(r, key, 4, 1, 1) == reply
+
+
+def test_a_key_moved_from_redis_cell_at_the_limits_exact_boundary_is_allowed(r):
+    # 10 of 11 used, written just before the call at the client's nanosecond time: redis-cell,
+    # reading nanoseconds, allows the 11th call (0 11 0 -1 ...). A clock read in whole
+    # milliseconds would read a time up to 1 ms earlier than the TAT's and deny most of these.
+    interval = 3600 * NS  # one per hour, max_burst 10
+    for _ in range(20):
+        key = new_key()
+        tat = time.time_ns() + 10 * interval
+        r.set(key, str(tat), pxat=-(-tat // 1_000_000))
+        assert throttle(r, key, 10, 1, 3600)[:4] == [0, 11, 0, -1]
+
+
+def test_a_tat_in_the_past_on_a_key_without_expiry_has_the_whole_burst(r):
+    key = new_key()
+    r.set(key, str(server_now_ns(r) - 5 * NS))
+    assert throttle(r, key, 4, 1, 1) == [0, 5, 4, -1, 1]
+
+
+def test_a_tat_seconds_in_the_past_on_a_key_with_an_expiry_is_refused(r):
+    # A GCRA key expires at its TAT, so such a value is another algorithm's (docs/commands.md).
+    key = new_key()
+    r.set(key, str(server_now_ns(r) - 5 * NS), px=60_000)
+    with pytest.raises(redis.ResponseError, match="^Cell error: Store error: invalid theoretical"):
+        throttle(r, key, 4, 1, 1)
 
 
 @pytest.mark.parametrize("value", ["+1", "0007", "18446744073709551615"],
@@ -134,11 +159,14 @@ def test_a_key_of_another_type_is_wrongtype(r):
         throttle(r, key, 4, 1, 1)
 
 
-def test_a_shield_bucket_and_a_cell_key_are_one_string_format_apart(r):
-    """A key read by both: CL.THROTTLE reads a small count as a TAT in 1970 (a full burst)."""
+def test_a_shield_bucket_is_refused_by_cl_throttle_instead_of_read_as_a_tat_in_1970(r):
+    """A count with an expiry cannot be a TAT (a GCRA key lives until its TAT): an error, not a
+    full burst (tests/integration/test_cross_algorithm_keys.py has every pair)."""
     key = new_key()
     assert r.execute_command("SHIELD.absorb", key, 10, 60, 3) == 7
-    assert throttle(r, key, 4, 1, 1) == [0, 5, 4, -1, 1]
+    with pytest.raises(redis.ResponseError, match="^Cell error: Store error: invalid theoretical"):
+        throttle(r, key, 4, 1, 1)
+    assert r.get(key) == "7"
 
 
 # ---- what is written, and what is propagated ---------------------------------------------------
@@ -240,6 +268,8 @@ BAD_INPUT = [
     (("-1", "30", "60"), "Cell error: Store error: max_burst must be between 0 and 9223372036854775806"),
     (("9223372036854775807", "30", "60"),
      "Cell error: Store error: max_burst must be between 0 and 9223372036854775806"),
+    (("0", "1", "9223372036854775"),
+     "Cell error: Store error: period too large: a call's interval must end before the year 2554"),
 ]
 
 
@@ -247,7 +277,8 @@ BAD_INPUT = [
                          ids=["no arguments", "two arguments", "five arguments", "a word", "a decimal",
                               "empty", "a space", "CR LF", "past int64", "zero count", "zero period",
                               "above a billion per second", "negative count", "negative period",
-                              "negative max_burst", "max_burst 2^63-1"])
+                              "negative max_burst", "max_burst 2^63-1",
+                              "a period whose interval passes the year 2554"])
 def test_bad_input_gets_the_exact_error_and_writes_nothing(shared_server, args, error):
     key = new_key()
     with RespClient(shared_server.port) as c:

@@ -186,3 +186,22 @@ def test_inspect_is_declared_readonly_and_fast_with_one_key(shared_server):
     assert "write" not in flags and "denyoom" not in flags
     assert (first, last, step) == (1, 1, 1)
     assert c.execute_command("COMMAND", "GETKEYS", "SHIELD.inspect", "k", "10", "60", "2", "BURST", "5") == ["k"]
+
+
+@pytest.mark.parametrize("renamed_to", ["", "GET_RENAMED"], ids=["GET removed", "GET renamed"])
+def test_inspect_reads_in_place_when_get_is_renamed_and_logs_it_once(make_server, renamed_to):
+    server = make_server(extra_args=["--rename-command", "GET", renamed_to])
+    r = server.client()
+    raw = server.client(decode_responses=False)
+    key, other = new_key(), new_key()
+    r.set(key, 5, px=3_600_000)
+    assert r.execute_command("SHIELD.absorb", other, 10, 3600, 6) == 4
+    expiry = raw.pexpiretime(key)
+    # What SHIELD.absorb would reply: one token taken from 5, and from 4.
+    assert fields(r.execute_command("SHIELD.inspect", key, 10, 3600))["remaining"] == 4
+    assert fields(r.execute_command("SHIELD.inspect", other, 10, 3600))["remaining"] == 3
+    # The value and the expiry stay; only the encoding may change (documented).
+    assert raw.pexpiretime(key) == expiry
+    assert r.execute_command("SHIELD.absorb", key, 10, 3600) == 4
+    log = open(server.log_path).read()
+    assert log.count("Shield cannot call GET") == 1
