@@ -3,6 +3,8 @@
 // Included only by module.cpp.
 #pragma once
 
+#include <cstddef>
+
 #include "module/glue.hpp"
 
 namespace shield::glue {
@@ -41,73 +43,102 @@ inline RedisModuleCommandKeySpec kInspectKeySpecs[] = {OneKey(kBucketRead), {}};
 inline RedisModuleCommandKeySpec kMultiKeySpecs[] = {KeyRange(kBucketWrite, -4, 4), {}};
 inline RedisModuleCommandKeySpec kResetKeySpecs[] = {KeyRange(kBucketDelete, -1, 1), {}};
 
-constexpr RedisModuleCommandArg Key() {
-  return {.name = "key", .type = REDISMODULE_ARG_TYPE_KEY, .key_spec_index = 0};
-}
-constexpr RedisModuleCommandArg Integer(const char* name, int flags = 0) {
-  return {.name = name, .type = REDISMODULE_ARG_TYPE_INTEGER, .key_spec_index = -1, .flags = flags};
-}
-constexpr RedisModuleCommandArg Token(const char* name, RedisModuleCommandArgType type,
-                                      int flags = REDISMODULE_CMD_ARG_OPTIONAL) {
-  return {.name = name, .type = type, .key_spec_index = -1, .token = name, .flags = flags};
+// An argument as the servers of the matrix read it. Redis 7.2+, Valkey and Redict read a
+// `display_text` field after `subargs`, which Redis 7.0's redismodule.h (the header Shield builds
+// against) lacks: with that header's size, they read the next argument's name as the display text
+// (COMMAND DOCS showed `key` as "capacity"). Each argument therefore carries the field, and
+// kCommandInfoVersion tells every server the size of one argument; Redis 7.0 steps by that size
+// and never reads the field.
+struct CommandArg {
+  RedisModuleCommandArg arg;
+  const char* display_text;
+};
+static_assert(offsetof(CommandArg, display_text) == sizeof(RedisModuleCommandArg),
+              "display_text follows the fields of Redis 7.0's argument, as in newer headers");
+
+inline constexpr RedisModuleCommandInfoVersion kCommandInfoVersion = {
+    .version = 1,
+    .sizeof_historyentry = sizeof(RedisModuleCommandHistoryEntry),
+    .sizeof_keyspec = sizeof(RedisModuleCommandKeySpec),
+    .sizeof_arg = sizeof(CommandArg)};
+
+// The first argument of a list of CommandArg, as the module API takes it.
+constexpr RedisModuleCommandArg* Args(CommandArg* args) {
+  return &args[0].arg;
 }
 
-inline RedisModuleCommandArg kAbsorbArgs[] = {
+constexpr CommandArg Key() {
+  return {{.name = "key", .type = REDISMODULE_ARG_TYPE_KEY, .key_spec_index = 0}, "key"};
+}
+constexpr CommandArg Integer(const char* name, int flags = 0) {
+  return {
+      {.name = name, .type = REDISMODULE_ARG_TYPE_INTEGER, .key_spec_index = -1, .flags = flags},
+      name};
+}
+// A token; `display_text` names the value that follows it (nullptr for a pure token).
+constexpr CommandArg Token(const char* name, RedisModuleCommandArgType type,
+                           const char* display_text = nullptr,
+                           int flags = REDISMODULE_CMD_ARG_OPTIONAL) {
+  return {{.name = name, .type = type, .key_spec_index = -1, .token = name, .flags = flags},
+          display_text};
+}
+constexpr CommandArg Group(const char* name, RedisModuleCommandArgType type, CommandArg* subargs,
+                           int flags = 0) {
+  return {
+      {.name = name, .type = type, .key_spec_index = -1, .flags = flags, .subargs = Args(subargs)},
+      nullptr};
+}
+
+inline CommandArg kAbsorbArgs[] = {
     Key(),
     Integer("capacity"),
     Integer("period"),
     Integer("tokens", REDISMODULE_CMD_ARG_OPTIONAL),
-    Token("BURST", REDISMODULE_ARG_TYPE_INTEGER),
+    Token("BURST", REDISMODULE_ARG_TYPE_INTEGER, "n"),
     Token("VERBOSE", REDISMODULE_ARG_TYPE_PURE_TOKEN),
     {},
 };
-inline RedisModuleCommandArg kRefundArgs[] = {
+inline CommandArg kRefundArgs[] = {
     Key(),
     Integer("capacity"),
     Integer("period"),
     Integer("tokens"),
-    Token("BURST", REDISMODULE_ARG_TYPE_INTEGER),
+    Token("BURST", REDISMODULE_ARG_TYPE_INTEGER, "n"),
     {},
 };
-inline RedisModuleCommandArg kMultiBucketArgs[] = {
+inline CommandArg kMultiBucketArgs[] = {
     Key(),
-    {.name = "capacity[:burst]", .type = REDISMODULE_ARG_TYPE_STRING, .key_spec_index = -1},
+    {{.name = "capacity[:burst]", .type = REDISMODULE_ARG_TYPE_STRING, .key_spec_index = -1},
+     "capacity[:burst]"},
     Integer("period"),
     Integer("tokens"),
     {},
 };
-inline RedisModuleCommandArg kMultiArgs[] = {
-    {.name = "bucket",
-     .type = REDISMODULE_ARG_TYPE_BLOCK,
-     .key_spec_index = -1,
-     .flags = REDISMODULE_CMD_ARG_MULTIPLE,
-     .subargs = kMultiBucketArgs},
+inline CommandArg kMultiArgs[] = {
+    Group("bucket", REDISMODULE_ARG_TYPE_BLOCK, kMultiBucketArgs, REDISMODULE_CMD_ARG_MULTIPLE),
     Token("VERBOSE", REDISMODULE_ARG_TYPE_PURE_TOKEN),
     {},
 };
-inline RedisModuleCommandArg kResetArgs[] = {
-    {.name = "key",
-     .type = REDISMODULE_ARG_TYPE_KEY,
-     .key_spec_index = 0,
-     .flags = REDISMODULE_CMD_ARG_MULTIPLE},
+inline CommandArg kResetArgs[] = {
+    {{.name = "key",
+      .type = REDISMODULE_ARG_TYPE_KEY,
+      .key_spec_index = 0,
+      .flags = REDISMODULE_CMD_ARG_MULTIPLE},
+     "key"},
     {},
 };
-inline RedisModuleCommandArg kStatsTimeoutArgs[] = {
-    Token("CLUSTER", REDISMODULE_ARG_TYPE_PURE_TOKEN, 0),
-    Token("TIMEOUT", REDISMODULE_ARG_TYPE_INTEGER),
+inline CommandArg kStatsTimeoutArgs[] = {
+    Token("CLUSTER", REDISMODULE_ARG_TYPE_PURE_TOKEN, nullptr, 0),
+    Token("TIMEOUT", REDISMODULE_ARG_TYPE_INTEGER, "ms"),
     {},
 };
-inline RedisModuleCommandArg kStatsArgs[] = {
-    {.name = "cluster",
-     .type = REDISMODULE_ARG_TYPE_BLOCK,
-     .key_spec_index = -1,
-     .flags = REDISMODULE_CMD_ARG_OPTIONAL,
-     .subargs = kStatsTimeoutArgs},
+inline CommandArg kStatsArgs[] = {
+    Group("cluster", REDISMODULE_ARG_TYPE_BLOCK, kStatsTimeoutArgs, REDISMODULE_CMD_ARG_OPTIONAL),
     {},
 };
 
 // SHIELD.window and SHIELD.quota.
-inline RedisModuleCommandArg kWindowArgs[] = {
+inline CommandArg kWindowArgs[] = {
     Key(),
     Integer("limit"),
     Integer("window"),
@@ -115,26 +146,23 @@ inline RedisModuleCommandArg kWindowArgs[] = {
     Token("VERBOSE", REDISMODULE_ARG_TYPE_PURE_TOKEN),
     {},
 };
-inline RedisModuleCommandArg kQuotaPeriodArgs[] = {
-    Token("HOUR", REDISMODULE_ARG_TYPE_PURE_TOKEN, 0),
-    Token("DAY", REDISMODULE_ARG_TYPE_PURE_TOKEN, 0),
-    Token("MONTH", REDISMODULE_ARG_TYPE_PURE_TOKEN, 0),
+inline CommandArg kQuotaPeriodArgs[] = {
+    Token("HOUR", REDISMODULE_ARG_TYPE_PURE_TOKEN, nullptr, 0),
+    Token("DAY", REDISMODULE_ARG_TYPE_PURE_TOKEN, nullptr, 0),
+    Token("MONTH", REDISMODULE_ARG_TYPE_PURE_TOKEN, nullptr, 0),
     {},
 };
-inline RedisModuleCommandArg kQuotaArgs[] = {
+inline CommandArg kQuotaArgs[] = {
     Key(),
     Integer("limit"),
-    {.name = "period",
-     .type = REDISMODULE_ARG_TYPE_ONEOF,
-     .key_spec_index = -1,
-     .subargs = kQuotaPeriodArgs},
+    Group("period", REDISMODULE_ARG_TYPE_ONEOF, kQuotaPeriodArgs),
     Integer("tokens", REDISMODULE_CMD_ARG_OPTIONAL),
     Token("VERBOSE", REDISMODULE_ARG_TYPE_PURE_TOKEN),
     {},
 };
 
 // CL.THROTTLE, redis-cell's argument names.
-inline RedisModuleCommandArg kThrottleArgs[] = {
+inline CommandArg kThrottleArgs[] = {
     Key(),
     Integer("max_burst"),
     Integer("count"),
@@ -145,9 +173,8 @@ inline RedisModuleCommandArg kThrottleArgs[] = {
 
 constexpr RedisModuleCommandInfo Info(const char* summary, const char* complexity,
                                       const char* since, int arity,
-                                      RedisModuleCommandKeySpec* key_specs,
-                                      RedisModuleCommandArg* args) {
-  return {.version = REDISMODULE_COMMAND_INFO_VERSION,
+                                      RedisModuleCommandKeySpec* key_specs, CommandArg* args) {
+  return {.version = &kCommandInfoVersion,
           .summary = summary,
           .complexity = complexity,
           .since = since,
@@ -155,7 +182,7 @@ constexpr RedisModuleCommandInfo Info(const char* summary, const char* complexit
           .tips = nullptr,
           .arity = arity,
           .key_specs = key_specs,
-          .args = args};
+          .args = args != nullptr ? Args(args) : nullptr};
 }
 
 // One row per command: everything OnLoad registers. Arity is the minimum, negative; each handler
