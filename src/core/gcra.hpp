@@ -77,6 +77,44 @@ std::optional<GcraLimits> GcraLimitsOf(const BucketLimits& bucket) noexcept;
 // redis-cell reads it); nullopt means Error::kCellInvalidStored.
 std::optional<uint64_t> ParseTat(std::string_view value) noexcept;
 
+// ---- telling a TAT from another algorithm's value ----------------------------------------------
+//
+// A GCRA key lives until its TAT: Shield expires it at the first millisecond at or after the TAT,
+// redis-cell up to a millisecond before it, and a copy (MIGRATE, RESTORE) a little later. A bucket
+// or quota key holds a count: a small number, nowhere near its expiry read as nanoseconds. So:
+// - a value on a key with an expiry that lies more than kTatSlackNs before now is not a TAT (it
+//   is a count: as a TAT it would be in 1970), and CL.THROTTLE and SHIELD.gcra refuse it;
+// - a count within kTatSlackNs of its key's expiry read as nanoseconds is a TAT, and the bucket
+//   and quota commands refuse it.
+// Keys without an expiry (written by hand) are read as they were: a TAT in the past is now, a
+// count is a count. Bucket and quota values cannot be told apart (both a count with an expiry).
+
+// How far a TAT may lie from its key's expiry: far more than any rounding (1 ms) or copy delay,
+// far less than the distance between any count a bucket holds and the current time in ns.
+inline constexpr int64_t kTatSlackNs = kNanosPerSecond;
+
+// True when a GCRA key holding `tat` cannot be live with an expiry at `now_ns`.
+inline bool TatTooOldForExpiry(uint64_t tat, int64_t now_ns) noexcept {
+  return static_cast<Int128>(tat) + kTatSlackNs < now_ns;
+}
+
+// True when a count key holding `value` with an expiry at `expire_at_ms` (or kNoExpiry) holds a
+// TAT: the value, read as nanoseconds, lies within kTatSlackNs of the expiry.
+inline bool CountIsATat(int64_t value, int64_t expire_at_ms) noexcept {
+  if (expire_at_ms == kNoExpiry) return false;
+  const Int128 distance =
+      static_cast<Int128>(value) - static_cast<Int128>(expire_at_ms) * kNanosPerMilli;
+  return distance <= kTatSlackNs && distance >= -kTatSlackNs;
+}
+
+// kNone when a call at `now_ns` can store a TAT `span_ns` ahead (CL.THROTTLE: one call's
+// interval; SHIELD.gcra: the time to empty the whole limit) within the key format (kMaxTat);
+// otherwise `too_large`.
+inline Error CheckTatRoom(Int128 span_ns, int64_t now_ns, Error too_large) noexcept {
+  return static_cast<Int128>(now_ns) + span_ns <= static_cast<Int128>(kMaxTat) ? Error::kNone
+                                                                               : too_large;
+}
+
 // Longest decimal kMaxTat ("18446744073709551615") plus one spare byte.
 inline constexpr std::size_t kTatTextCapacity = 21;
 

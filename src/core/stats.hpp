@@ -37,17 +37,25 @@ enum class Counter : std::size_t {
 };
 inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::kCount);
 
-inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
-    "calls",           "allowed",
-    "denied",          "errors",
-    "tokens_absorbed", "tokens_refunded",
-    "buckets_reset",   "absorb_calls",
-    "inspect_calls",   "absorb_multi_calls",
-    "refund_calls",    "reset_calls",
-    "stats_calls",     "throttle_calls",
-    "gcra_calls",      "window_calls",
-    "quota_calls",     "propagation_errors",
-    "stats_reset_calls"};
+inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {"calls",
+                                                                              "allowed",
+                                                                              "denied",
+                                                                              "errors",
+                                                                              "tokens_absorbed",
+                                                                              "tokens_refunded",
+                                                                              "buckets_reset",
+                                                                              "absorb_calls",
+                                                                              "inspect_calls",
+                                                                              "absorb_multi_calls",
+                                                                              "refund_calls",
+                                                                              "reset_calls",
+                                                                              "stats_calls",
+                                                                              "throttle_calls",
+                                                                              "gcra_calls",
+                                                                              "window_calls",
+                                                                              "quota_calls",
+                                                                              "propagation_errors",
+                                                                              "stats_reset_calls"};
 
 // A counter added to the enum without a name would reply an empty field.
 constexpr bool EveryCounterIsNamed() {

@@ -133,8 +133,8 @@ int GcraCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcep
   }
 
   GcraDecision decision{};
-  if (const Error error = Decide(ctx, argv[1], *limits, args.tokens, now_ns,
-                                 Error::kGcraInvalidStored, decision);
+  if (const Error error =
+          Decide(ctx, argv[1], *limits, args.tokens, now_ns, Error::kGcraInvalidStored, decision);
       error != Error::kNone) {
     return ReplyError(ctx, error);
   }

@@ -150,8 +150,11 @@ const StatsCase kStatsCases[] = {
     {"TimeoutPastOneMinute", {"CLUSTER", "TIMEOUT", "60001"}, Error::kTimeout, StatsMode::kNode, 0},
     {"TimeoutWithoutValue", {"CLUSTER", "TIMEOUT"}, Error::kSyntax, StatsMode::kNode, 0},
     {"UnknownSubcommand", {"everything"}, Error::kSyntax, StatsMode::kNode, 0},
-    {"ResetWithAnArgumentNamesStatsReset", {"RESET", "now"}, Error::kStatsResetMoved,
-     StatsMode::kNode, 0},
+    {"ResetWithAnArgumentNamesStatsReset",
+     {"RESET", "now"},
+     Error::kStatsResetMoved,
+     StatsMode::kNode,
+     0},
 };
 
 void PrintTo(const StatsCase& c, std::ostream* os) {
