@@ -21,7 +21,7 @@ for part in packaging musl; do
 done
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-wanted=(podman runc debootstrap docker-compose musl-tools)
+wanted=(podman runc catatonit debootstrap docker-compose musl-tools)
 missing=()
 for package in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$package")

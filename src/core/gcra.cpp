@@ -165,6 +165,11 @@ GcraDecision Throttle(const GcraLimits& limits, std::optional<uint64_t> stored_t
   // that is the same number whenever the interval is a whole number of microseconds.)
   const Int128 used = DivCeil(ttl, limits.interval_ns);
   decision.remaining = used >= limits.limit ? 0 : limits.limit - static_cast<int64_t>(used);
+  if (quantity < 0 && !decision.limited) {
+    const Int128 used_before =
+        std::min<Int128>(DivCeil(base - now, limits.interval_ns), limits.limit);
+    decision.given_back = static_cast<int64_t>(used_before - std::min<Int128>(used, limits.limit));
+  }
   return decision;
 }
 

@@ -139,6 +139,7 @@ struct GcraDecision {
   int64_t remaining;      // calls of quantity 1 allowed now, after this one
   Int128 retry_after_ns;  // when limited: wait before the same call is allowed, or kNeverNs
   Int128 reset_after_ns;  // wait until the whole burst is available again
+  int64_t given_back;     // a give-back (negative quantity): calls of quantity 1 it made available
 };
 
 // The decision for `quantity` at `now_ns`, from the stored TAT (nullopt: no key).

@@ -95,7 +95,12 @@ int ThrottleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noe
       error != Error::kNone) {
     return ReplyError(ctx, error);
   }
-  CountDecision(!decision.limited, static_cast<uint64_t>(std::max<int64_t>(args.quantity, 0)));
+  // Only a call that takes is a decision; quantity 0 only looks, a negative quantity gives back.
+  if (args.quantity > 0) {
+    CountDecision(!decision.limited, static_cast<uint64_t>(args.quantity));
+  } else if (args.quantity < 0) {
+    counters.Add(Counter::kTokensRefunded, static_cast<uint64_t>(decision.given_back));
+  }
 
   const ThrottleReply reply = ThrottleReplyFor(args.limits, decision);
   RedisModule_ReplyWithArray(ctx, static_cast<long>(reply.size()));

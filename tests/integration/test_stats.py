@@ -200,3 +200,17 @@ def test_info_latencystats_lists_every_shield_command(make_server):
                     "SHIELD.stats"):
         # The server names a module command as the module registered it.
         assert f"latency_percentiles_usec_{command}" in stats, sorted(stats)
+
+
+def test_cl_throttle_counts_only_takes_as_decisions_and_give_backs_as_refunds(make_server):
+    r = make_server().client()
+    k = key()
+    assert r.execute_command("CL.THROTTLE", k, 4, 1, 60, 3)[0] == 0  # takes 3
+    assert r.execute_command("CL.THROTTLE", k, 4, 1, 60, 0)[0] == 0  # a peek: no decision
+    assert r.execute_command("CL.THROTTLE", k, 4, 1, 60, -1)[0] == 0  # gives 1 back
+    assert r.execute_command("CL.THROTTLE", k, 4, 1, 60, -10)[0] == 0  # gives back the other 2
+    assert r.execute_command("CL.THROTTLE", k, 0, 1, 60, 2)[0] == 1  # denied
+    counters = info_counters(r)
+    assert {name: counters[name] for name in ("allowed", "denied", "tokens_absorbed", "tokens_refunded",
+                                              "throttle_calls")} == {
+        "allowed": 1, "denied": 1, "tokens_absorbed": 3, "tokens_refunded": 3, "throttle_calls": 5}

@@ -648,6 +648,35 @@ TEST(NegativeQuantity, GivingBackMoreThanWasTakenLeavesAFullBurstAndNoKey) {
   EXPECT_EQ(key.Decide(-1).write, GcraWrite::kNothing);  // nothing to give back to
 }
 
+TEST(NegativeQuantity, CountsTheCallsItMadeAvailable) {
+  FakeCellKey key(Limits(4, 1, 1));
+  key.Call(3);
+  EXPECT_EQ(key.Decide(-1).given_back, 1);
+  EXPECT_EQ(key.Decide(-10).given_back, 2);  // the 2 still taken: never more
+  EXPECT_EQ(key.Decide(1).given_back, 0);
+  EXPECT_EQ(key.Decide(0).given_back, 0);
+}
+
+TEST(TatRoom, AHugePeriodIsAnErrorBeforeAnyCallIsDenied) {
+  const Int128 interval = Limits(0, 1, kInt64Max).interval_ns;
+  EXPECT_EQ(CheckTatRoom(interval, kStartNs, Error::kCellPeriodTooLarge),
+            Error::kCellPeriodTooLarge);
+  EXPECT_EQ(CheckTatRoom(Limits(0, 1, 3600).interval_ns, kStartNs, Error::kCellPeriodTooLarge),
+            Error::kNone);
+}
+
+TEST(TellingATatApart, ACountWithAnExpiryIsNoTatAndATatMatchesItsExpiry) {
+  // A TAT as Shield writes it: its key expires at the first millisecond at or after it.
+  const uint64_t tat = kStartNs + 2 * kSecond + 123;
+  const int64_t expire_at_ms = static_cast<int64_t>((tat + 999'999) / 1'000'000);
+  EXPECT_TRUE(CountIsATat(static_cast<int64_t>(tat), expire_at_ms));
+  EXPECT_FALSE(CountIsATat(7, expire_at_ms));                       // a bucket's count
+  EXPECT_FALSE(CountIsATat(static_cast<int64_t>(tat), kNoExpiry));  // written by hand
+  EXPECT_TRUE(TatTooOldForExpiry(7, kStartNs));                     // a count read as a TAT: 1970
+  EXPECT_FALSE(TatTooOldForExpiry(tat, kStartNs));
+  EXPECT_FALSE(TatTooOldForExpiry(kStartNs - kSecond / 2, kStartNs));  // within the slack
+}
+
 // --- SHIELD.gcra: SHIELD.absorb's arguments over the same limit ---------------------------------
 
 TEST(ShieldGcra, ABurstOfSixteenAtThirtyPerMinuteIsCellsFifteenThirtySixty) {
