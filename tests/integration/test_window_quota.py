@@ -367,3 +367,16 @@ def test_when_set_is_renamed_an_allowed_call_fails_writes_nothing_and_a_denial_s
     r.execute_command("SET_RENAMED", quota, 10, "PX", 60_000)
     assert r.execute_command("SHIELD.quota", quota, 10, "DAY") == -1
     assert r.get(quota) == "10"
+
+
+def test_memory_usage_of_each_key_on_redis_7_0_is_what_docs_commands_md_says(r, server_kind):
+    # docs/commands.md, "Why not an exact log": measured with MEMORY USAGE on Redis 7.0.
+    if server_kind != "redis7":
+        pytest.skip("the figures in docs/commands.md are Redis 7.0's; other servers lay keys out otherwise")
+    window, big_window, bucket, quota = "w1", "w2", "b1", "q1"  # short names: the key counts too
+    r.delete(window, big_window, bucket, quota)
+    r.execute_command("SHIELD.window", window, 100, 60)
+    r.set(big_window, f"{server_ms(r)}:1234567890123456789:1234567890123456789", px=120_000)
+    r.execute_command("SHIELD.absorb", bucket, 100, 60)
+    r.execute_command("SHIELD.quota", quota, 100, "DAY")
+    assert [r.memory_usage(k) for k in (window, big_window, bucket, quota)] == [80, 112, 56, 56]
