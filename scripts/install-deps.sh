@@ -2,7 +2,8 @@
 # Installs what Shield needs on a fresh Debian bookworm machine. Idempotent. Run as root (or with
 # sudo available). SHIELD_DEPS says how much:
 #   run    (default) build the module and run it: compiler, cmake, redis-server, redis-tools,
-#          iproute2 (ss, to name what holds a busy port) and python3-redis (for the HTTP example)
+#          iproute2 (ss, to name what holds a busy port), python3-redis and curl (for the HTTP
+#          example and its requests)
 #   bench  run, plus what bench/run.sh uses: matplotlib, Google Benchmark, valgrind, Node.js
 #   test   run, plus everything the test suite uses (scripts/test.sh asks for it), and
 #          project-local pieces in .deps/:
@@ -117,7 +118,7 @@ derive_sources() {
   fi
 }
 
-packages=(build-essential cmake redis-server redis-tools ca-certificates iproute2 python3-redis)
+packages=(build-essential cmake redis-server redis-tools ca-certificates iproute2 python3-redis curl)
 case "$what" in
   bench) packages+=(python3-matplotlib libbenchmark-dev valgrind) ;;
   test) packages+=(libgtest-dev libbenchmark-dev python3-pytest python3-yaml clang-format

@@ -1,5 +1,7 @@
-"""What docs/production.md tells an operator: changing limits on live keys, eviction and OOM, where
-the counters appear (INFO sections, redis_exporter) and what resets and counts them, and WATCH."""
+"""What docs/production.md tells an operator: upgrading Shield (restarts, never MODULE UNLOAD; the
+rolling order across a cluster from Shield 2.0, and what SHIELD.stats CLUSTER shows while versions
+are mixed), changing limits on live keys, eviction and OOM, where the counters appear (INFO
+sections, redis_exporter) and what resets and counts them, ACL for the reset, and WATCH."""
 
 import re
 import shutil
@@ -9,7 +11,8 @@ import uuid
 
 import pytest
 import redis
-from shield_servers import HOST, REPO, free_port, require, wait_until
+from shield_cluster import Cluster, wait_for_promotion
+from shield_servers import HOST, MODULE, REPO, RespClient, free_port, require, wait_until
 
 
 def key(prefix="prod"):
@@ -146,8 +149,188 @@ def test_config_resetstat_does_not_reset_the_counters_and_shield_stats_reset_doe
     assert shield_calls(r) == 3
     # The server's own statistics did reset.
     assert not [name for name in r.info("commandstats") if "shield" in name.lower()]
-    assert r.execute_command("SHIELD.stats", "RESET") == "OK"
-    assert shield_calls(r) == 0  # RESET zeroes everything, its own call included
+    assert r.execute_command("SHIELD.stats_reset") == "OK"
+    # Every counter zeroed, then the reset's own call counted.
+    stats = r.info("shield")
+    assert stats["SHIELD_calls"] == stats["SHIELD_stats_reset_calls"] == 1
+    assert stats["SHIELD_absorb_calls"] == stats["SHIELD_allowed"] == 0
+
+
+def test_shield_stats_reset_answers_an_error_that_names_shield_stats_reset(r):
+    with pytest.raises(redis.ResponseError, match="SHIELD.stats_reset"):
+        r.execute_command("SHIELD.stats", "RESET")
+
+
+def test_a_user_without_shield_stats_reset_cannot_reset_the_counters_and_one_with_it_can(make_server):
+    server = make_server()
+    r = server.client()
+    r.execute_command("ACL", "SETUSER", "viewer", "on", ">pw", "~*", "+@all", "-shield.stats_reset")
+    r.execute_command("ACL", "SETUSER", "resetter", "on", ">pw", "+shield.stats_reset")
+    absorb(r, key(), 10, 60, 1)
+    with server.client(username="viewer", password="pw") as viewer:
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            viewer.execute_command("SHIELD.stats_reset")
+    assert int(r.info("shield")["SHIELD_absorb_calls"]) == 1
+    with server.client(username="resetter", password="pw") as resetter:
+        assert resetter.execute_command("SHIELD.stats_reset") == "OK"
+    assert int(r.info("shield")["SHIELD_absorb_calls"]) == 0
+
+
+# --- Upgrading Shield ------------------------------------------------------------------------------
+
+
+def test_module_unload_is_refused_and_the_log_says_why(make_server):
+    server = make_server(extra_args=["--enable-module-command", "yes"])
+    r = server.client()
+    assert absorb(r, "kept", 10, 3600, 4) == 6
+    with pytest.raises(redis.ResponseError):
+        r.execute_command("MODULE", "UNLOAD", "SHIELD")
+    assert "SHIELD" in [m["name"] for m in r.module_list()]
+    assert absorb(r, "kept", 10, 3600, 1) == 5
+    assert "Shield refuses MODULE UNLOAD" in server.log_tail(50)
+    assert "restart" in server.log_tail(50)
+
+
+def test_acl_rules_naming_shield_commands_load_with_the_module_at_a_restart(server_binary, tmp_path):
+    # What a restart-based upgrade relies on: `user` lines that name module commands, next to
+    # `loadmodule` in the configuration file, are valid when the server starts.
+    port = free_port()
+    config = tmp_path / "redis.conf"
+    config.write_text(f"loadmodule {MODULE}\nuser default on nopass ~* +@all\n"
+                      "user app on >pw ~ratelimit:* +shield.absorb -shield.stats_reset\n")
+    process = subprocess.Popen([server_binary, str(config), "--port", str(port), "--bind", HOST,
+                                "--save", "", "--dir", str(tmp_path)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def app():
+            return redis.Redis(host=HOST, port=port, username="app", password="pw",
+                               decode_responses=True)
+
+        wait_until(lambda: redis.Redis(host=HOST, port=port).ping(),
+                   what="the server started from the file")
+        with app() as c:
+            assert absorb(c, "ratelimit:x", 10, 60, 1) == 9
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                c.execute_command("SHIELD.stats_reset")
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def test_where_module_commands_have_categories_minus_admin_keeps_a_user_from_resetting(make_server):
+    server = make_server()
+    r = server.client()
+    with RespClient(server.port) as c:
+        categories = c.call("COMMAND", "INFO", "SHIELD.stats_reset")[0][6]
+    require("@admin" in categories, "this server gives module commands no categories (Redis 7.0)")
+    r.execute_command("ACL", "SETUSER", "ops", "on", ">pw", "~*", "+@all", "-@admin")
+    with server.client(username="ops", password="pw") as ops:
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            ops.execute_command("SHIELD.stats_reset")
+
+
+# Shield 2.0 as it was before its counters changed (18 counters, SHIELD.stats RESET): the commit
+# the rolling upgrade starts from.
+SHIELD_2_0_COMMIT = "7348426"
+
+
+@pytest.fixture(scope="session")
+def shield_2_0_module(tmp_path_factory):
+    """The module of SHIELD_2_0_COMMIT, built from `git archive` in a temporary folder."""
+    require(shutil.which("git") is not None and (REPO / ".git").exists(), "needs git and the history")
+    header = REPO / ".deps" / "redismodule"
+    require((header / "redismodule.h").exists(), "no .deps/redismodule/redismodule.h")
+    source = tmp_path_factory.mktemp("shield-2.0")
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", SHIELD_2_0_COMMIT, "CMakeLists.txt",
+                              "src", "bench/floor", "scripts/fetch-redismodule-h.sh"],
+                             capture_output=True, check=True, timeout=60)
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True, timeout=60)
+    build = source / "build"
+    subprocess.run(["cmake", "-S", str(source), "-B", str(build), "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
+                    "-DSHIELD_BUILD_TESTS=OFF", f"-DSHIELD_REDISMODULE_DIR={header}"],
+                   capture_output=True, check=True, timeout=300)
+    subprocess.run(["cmake", "--build", str(build), "--target", "redis_shield", "-j2"],
+                   capture_output=True, check=True, timeout=900)
+    return str(build / "libredis_shield.so")
+
+
+def stats_cluster(node):
+    with RespClient(node.port, protocol=3) as c:
+        return c.call("SHIELD.stats", "CLUSTER", "TIMEOUT", 1000)
+
+
+def statuses(reply):
+    return {entry["address"].rsplit(":", 1)[-1].split("@")[0]: entry["status"] for entry in reply["nodes"]}
+
+
+def restart_on(cluster, node, module):
+    node.stop()
+    node.module = module
+    cluster.restart(node)
+
+
+def linked(node):
+    with node.client() as c:
+        return c.info("replication").get("master_link_status") == "up"
+
+
+def test_a_rolling_upgrade_from_2_0_keeps_every_bucket_and_mixed_nodes_show_newer_ones_as_timeout(
+        server_binary, shield_2_0_module):
+    cluster = Cluster(server_binary, primaries=3, replicas=1, module=shield_2_0_module).start()
+    try:
+        old_primaries = cluster.primaries()
+        replicas = [cluster.replica_of(p) for p in old_primaries]
+        keys = [k for p in old_primaries for k in cluster.keys_on(p, "roll", 2)]
+        with cluster.client() as c:
+            assert [absorb(c, k, 10, 3600, 4) for k in keys] == [6] * len(keys)
+        for primary in old_primaries:
+            with primary.client() as c:
+                assert c.execute_command("WAIT", 1, 5000) == 1
+
+        # 1. Replicas first.
+        for replica in replicas:
+            restart_on(cluster, replica, MODULE)
+            wait_until(lambda: linked(replica), timeout=30, what=f"replica {replica.port} linked")
+            with replica.client() as c:
+                assert "SHIELD" in [m["name"] for m in c.module_list()]
+        cluster.wait_healthy()
+        # Mixed versions: a node still on 2.0 lists every upgraded node as `timeout`.
+        # (`unreachable` until the cluster bus has linked a restarted node again)
+        def upgraded_replicas_answer_but_are_dropped():
+            seen = statuses(stats_cluster(old_primaries[0]))
+            return {seen[str(r.port)] for r in replicas} == {"timeout"}
+
+        wait_until(upgraded_replicas_answer_but_are_dropped, timeout=30,
+                   what="the 2.0 node to hear from the upgraded replicas")
+        reply = stats_cluster(old_primaries[0])
+        seen = statuses(reply)
+        assert {seen[str(r.port)] for r in replicas} == {"timeout"}, seen
+        assert {seen[str(p.port)] for p in old_primaries} == {"ok"}, seen
+        assert reply["nodes_answered"] == 3
+
+        # 2. Fail over to each upgraded replica.
+        for replica in replicas:
+            with replica.client() as c:
+                assert c.execute_command("CLUSTER", "FAILOVER") == "OK"
+            wait_for_promotion(cluster, replica)
+        cluster.wait_healthy()
+
+        # 3. The old primaries last, now replicas.
+        for node in old_primaries:
+            restart_on(cluster, node, MODULE)
+            wait_until(lambda: linked(node), timeout=30, what=f"node {node.port} linked")
+        cluster.wait_healthy()
+
+        # Every node on the new version: each counts every other again (once the cluster bus has
+        # linked the restarted nodes).
+        for node in cluster.nodes:
+            wait_until(lambda: stats_cluster(node)["nodes_answered"] == 6, timeout=30,
+                       what=f"node {node.port} to hear from all six")
+        with cluster.client() as c:
+            for k in keys:
+                assert absorb(c, k, 10, 3600, 1) == 5  # the count written under 2.0 carried over
+    finally:
+        cluster.stop()
 
 
 def test_calls_the_server_refuses_before_the_module_runs_are_not_counted(make_server):

@@ -169,7 +169,7 @@ def test_install_deps_by_hand_installs_the_run_set_and_the_test_set_only_when_as
     assert run_set == packages("run")
     # What run.sh and the HTTP example need, and ss to name what holds a busy port.
     assert {"build-essential", "cmake", "redis-server", "redis-tools", "python3-redis",
-            "iproute2"} <= set(run_set)
+            "iproute2", "curl"} <= set(run_set)
     test_set = packages("test")
     assert set(run_set) < set(test_set)
     assert "libgtest-dev" in test_set and "libgtest-dev" not in run_set
