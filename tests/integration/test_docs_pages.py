@@ -84,6 +84,15 @@ def test_every_relative_link_leads_to_a_file_and_heading_that_exist(page):
     assert not broken, f"{page.name}: {broken}"
 
 
+def test_the_benchmarks_page_quotes_the_latest_results_file_as_it_is():
+    page = (REPO / "docs" / "benchmarks.md").read_text()
+    results = (REPO / "bench" / "results" / "results.md").read_text().strip()
+    assert results in page
+    algorithms = (REPO / "bench" / "results" / "algorithms.md").read_text()
+    assert "bench/" in algorithms  # it names the command that regenerates it
+    assert "`bash bench/run.sh`" in page
+
+
 def test_the_readme_keeps_the_two_fresh_machine_commands_and_a_table_of_contents():
     bash_lines = [ln.strip() for _, lang, text in fenced_blocks(README) if lang == "bash"
                   for ln in text.splitlines() if ln.strip()]
