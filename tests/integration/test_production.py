@@ -229,6 +229,19 @@ def test_where_module_commands_have_categories_minus_admin_keeps_a_user_from_res
             ops.execute_command("SHIELD.stats_reset")
 
 
+def test_a_cl_throttle_that_only_looks_or_gives_back_is_not_an_allowed_call(make_server):
+    # docs/production.md, "What changed in the counters".
+    r = make_server().client()
+    k = key()
+    assert r.execute_command("CL.THROTTLE", k, 5, 5, 60, 2)[0] == 0  # takes 2: allowed
+    r.execute_command("CL.THROTTLE", k, 5, 5, 60, 0)  # only looks
+    r.execute_command("CL.THROTTLE", k, 5, 5, 60, -1)  # gives one back
+    stats = r.info("shield")
+    assert stats["SHIELD_throttle_calls"] == 3
+    assert stats["SHIELD_allowed"] == 1 and stats["SHIELD_denied"] == 0
+    assert stats["SHIELD_tokens_refunded"] == 1
+
+
 # Shield 2.0 as it was before its counters changed (18 counters, SHIELD.stats RESET): the commit
 # the rolling upgrade starts from.
 SHIELD_2_0_COMMIT = "7348426"
