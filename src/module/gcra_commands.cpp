@@ -115,9 +115,9 @@ int ThrottleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noe
 // `SHIELD.gcra k 30 60 BURST 16` is `CL.THROTTLE k 15 30 60` on the same key.
 // Reply: integer, the tokens left after the take; -1 when denied (nothing written or propagated).
 // With VERBOSE: the VERBOSE map.
-// Errors: SHIELD.absorb's ("period/burst value too large" also when emptying the limit would
-// pass the last TAT the key format holds); "rate too high" above 10^9 tokens per second; "invalid
-// theoretical arrival time in Redis" (also for another algorithm's count); WRONGTYPE.
+// Errors: SHIELD.absorb's ("period value too large" also when one token's interval from now
+// would pass the last TAT the key format holds); "rate too high" above 10^9 tokens per second;
+// "invalid theoretical arrival time in Redis" (also for another algorithm's count); WRONGTYPE.
 int GcraCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
   CountCall(Counter::kGcraCalls);
   std::string_view views[kMaxArgsAfterKey];
@@ -130,9 +130,8 @@ int GcraCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcep
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
   const auto limits = GcraLimitsOf(args.limits);
   if (!limits) return ReplyError(ctx, Error::kGcraRate);
-  if (const Error error =
-          CheckTatRoom(limits->tolerance_ns, now_ns,
-                       args.has_burst ? Error::kBurstTooLarge : Error::kPeriodTooLarge);
+  // One token's interval must fit the key format, or every call on a new key would be denied.
+  if (const Error error = CheckTatRoom(limits->interval_ns, now_ns, Error::kPeriodTooLarge);
       error != Error::kNone) {
     return ReplyError(ctx, error);
   }
