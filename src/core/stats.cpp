@@ -32,9 +32,14 @@ void EncodeStatsReply(uint64_t request_id, const Counters& counters,
 }
 
 std::optional<StatsReply> DecodeStatsReply(std::span<const uint8_t> message) noexcept {
-  if (message.size() != kStatsReplySize) return std::nullopt;
+  if (message.size() < 16 || message.size() % 8 != 0 || message.size() > kMaxStatsReplySize) {
+    return std::nullopt;
+  }
   StatsReply reply{GetU64(message.data()), {}};
-  for (std::size_t i = 0; i < kCounterCount; ++i) {
+  // Counters go by position and are only ever appended: a node of another version sends the ones
+  // it has; those this node lacks are dropped, those it lacks are 0.
+  const std::size_t sent = message.size() / 8 - 1;
+  for (std::size_t i = 0; i < kCounterCount && i < sent; ++i) {
     reply.counters.values[i] = GetU64(message.data() + 8 + 8 * i);
   }
   return reply;

@@ -12,7 +12,8 @@
 
 namespace shield {
 
-// Every counter, in reply order.
+// Every counter, in reply order. Append new counters at the end, never in between: the cluster
+// bus carries them by position, so nodes of different versions read each other's (below).
 enum class Counter : std::size_t {
   kCalls,
   kAllowed,
@@ -82,12 +83,16 @@ struct Counters {
 };
 
 // Cluster-bus messages. A request carries a request id; a reply carries the same id and the
-// counters. Both are little-endian fixed-size records, so a node of another version that sends
-// something else is recognised by its size and ignored.
+// counters, 8 bytes each in Counter order. Both are little-endian records. A reply from a node of
+// another version, with more or fewer counters, is read: the counters both know by position, 0
+// for those it lacks (Shield 2.0 itself accepted only replies of its own size, so while a cluster
+// rolls from 2.0, its nodes list upgraded ones as `timeout`).
 inline constexpr uint8_t kStatsRequestType = 1;
 inline constexpr uint8_t kStatsReplyType = 2;
 inline constexpr std::size_t kStatsRequestSize = 8;
 inline constexpr std::size_t kStatsReplySize = 8 + 8 * kCounterCount;
+// The longest reply read: far more counters than any version will have.
+inline constexpr std::size_t kMaxStatsReplySize = 8 + 8 * 1024;
 
 void EncodeStatsRequest(uint64_t request_id, std::span<uint8_t, kStatsRequestSize> out) noexcept;
 std::optional<uint64_t> DecodeStatsRequest(std::span<const uint8_t> message) noexcept;

@@ -49,14 +49,38 @@ TEST(StatsMessages, ReplyRoundTripsEveryCounter) {
   EXPECT_EQ(decoded->counters.values, counters.values);
 }
 
-TEST(StatsMessages, MessagesOfAnotherSizeAreIgnored) {
+TEST(StatsMessages, MessagesThatAreNoWholeCountersAreIgnored) {
   const std::vector<uint8_t> short_reply(kStatsReplySize - 1, 0);
   EXPECT_FALSE(DecodeStatsReply(short_reply).has_value());
+  EXPECT_FALSE(DecodeStatsReply(std::vector<uint8_t>(8, 0)).has_value());  // an id, no counter
+  EXPECT_FALSE(DecodeStatsReply(std::vector<uint8_t>(kMaxStatsReplySize + 8, 0)).has_value());
   const std::vector<uint8_t> long_request(kStatsRequestSize + 1, 0);
   EXPECT_FALSE(DecodeStatsRequest(long_request).has_value());
   uint8_t request[kStatsRequestSize];
   EncodeStatsRequest(42, std::span<uint8_t, kStatsRequestSize>(request));
   EXPECT_EQ(DecodeStatsRequest(request), 42u);
+}
+
+// A reply of `count` counters whose values are 1, 2, 3, ... after the request id 7.
+std::vector<uint8_t> ReplyWithCounters(std::size_t count) {
+  std::vector<uint8_t> message(8 + 8 * count, 0);
+  message[0] = 7;
+  for (std::size_t i = 0; i < count; ++i) message[8 + 8 * i] = static_cast<uint8_t>(i + 1);
+  return message;
+}
+
+TEST(StatsMessages, AReplyFromAnOlderNodeWithFewerCountersLeavesTheNewOnesAtZero) {
+  const auto decoded = DecodeStatsReply(ReplyWithCounters(kCounterCount - 1));
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(decoded->request_id, 7u);
+  for (std::size_t i = 0; i + 1 < kCounterCount; ++i) EXPECT_EQ(decoded->counters.values[i], i + 1);
+  EXPECT_EQ(decoded->counters.values[kCounterCount - 1], 0u);
+}
+
+TEST(StatsMessages, AReplyFromANewerNodeWithMoreCountersKeepsTheOnesThisNodeKnows) {
+  const auto decoded = DecodeStatsReply(ReplyWithCounters(kCounterCount + 5));
+  ASSERT_TRUE(decoded.has_value());
+  for (std::size_t i = 0; i < kCounterCount; ++i) EXPECT_EQ(decoded->counters.values[i], i + 1);
 }
 
 }  // namespace
