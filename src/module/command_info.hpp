@@ -6,6 +6,7 @@
 #include <cstddef>
 
 #include "module/glue.hpp"
+#include "module/version.hpp"
 
 namespace shield::glue {
 
@@ -246,6 +247,5 @@ inline const CommandSpec kCommands[] = {
 inline constexpr const char* kAclCategory = "shield";
 
 inline constexpr const char* kModuleName = "SHIELD";
-inline constexpr int kModuleVersion = 20000;  // 2.0.0 as major*10000 + minor*100 + patch
 
 }  // namespace shield::glue
