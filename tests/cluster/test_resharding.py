@@ -1,20 +1,20 @@
 """Buckets keep their state while their slots move between primaries under load.
 
-Client threads (unmodified redis-py RedisCluster clients, which follow MOVED and ASK themselves)
-keep absorbing from buckets whose slots are being moved, once by hand (SETSLOT IMPORTING /
-MIGRATING, MIGRATE ... KEYS in small batches, SETSLOT NODE) and once by `redis-cli --cluster
-reshard`. Each bucket is absorbed by one thread only, so its replies form one sequence.
+Client threads (shield_cluster.AbsorbLoad: unmodified redis-py RedisCluster clients, which follow
+MOVED and ASK themselves) keep absorbing from buckets whose slots are being moved, once by hand
+(SETSLOT IMPORTING / MIGRATING, MIGRATE ... KEYS in small batches, SETSLOT NODE) and once by
+`redis-cli --cluster reshard`. Each bucket is absorbed by one thread only, so its replies form one
+sequence.
 """
 
 import math
 import subprocess
-import threading
 import time
 import uuid
 
 import pytest
 from redis.crc import key_slot
-from shield_cluster import cluster_redirects
+from shield_cluster import AbsorbLoad, cluster_redirects
 from shield_servers import HOST, bucket_states, cli_binary, wait_until
 
 CAPACITY = 1000  # busy buckets: never run dry during a run
@@ -22,48 +22,6 @@ SMALL = 20       # small buckets: run dry before the move, so a reset would show
 PERIOD = 3600    # seconds: refill is 1000/3600 tokens a second, under 3 tokens in a run
 BUSY_PER_SLOT, SMALL_PER_SLOT, IDLE_PER_SLOT = 12, 2, 5
 THREADS = 3
-
-
-class Load:
-    """Threads absorbing one token at a time, round robin over their own buckets."""
-
-    def __init__(self, cluster, buckets):
-        self.cluster = cluster
-        self.buckets = buckets  # key -> capacity
-        self.replies = {key: [] for key in buckets}  # key -> [(monotonic time, reply)]
-        self.errors = []
-        self.stopping = threading.Event()
-        keys = sorted(buckets)
-        self.threads = [threading.Thread(target=self.work, args=(keys[i::THREADS],), daemon=True)
-                        for i in range(THREADS)]
-
-    def work(self, keys):
-        client = self.cluster.client()
-        try:
-            while not self.stopping.is_set():
-                for key in keys:
-                    try:
-                        reply = client.execute_command("SHIELD.absorb", key, self.buckets[key],
-                                                       PERIOD, 1)
-                        self.replies[key].append((time.monotonic(), reply))
-                    except Exception as error:  # anything the client did not handle itself
-                        self.errors.append(f"{key}: {error!r}")
-        finally:
-            client.close()
-
-    def start(self):
-        self.started = time.monotonic()
-        for thread in self.threads:
-            thread.start()
-
-    def stop(self):
-        self.stopping.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
-        self.stopped = time.monotonic()
-
-    def calls_since(self, key, moment):
-        return sum(1 for t, _ in self.replies[key] if t >= moment)
 
 
 def slots_with_tags(cluster, owner, count, lowest, highest):
@@ -137,11 +95,10 @@ def run_reshard(cluster, how):
         run.idle_before = bucket_states(s, idle)
 
     redirects_before = cluster_redirects(cluster.nodes)
-    load = Load(cluster, buckets)
-    load.start()
+    load = AbsorbLoad(cluster, {k: (c, PERIOD) for k, c in buckets.items()}, threads=THREADS).start()
     try:
         # Start moving once every small bucket has run dry (replied -1).
-        wait_until(lambda: all(any(r < 0 for _, r in load.replies[k])
+        wait_until(lambda: all(any(r < 0 for r in load.replies(k))
                                for k in buckets if buckets[k] == SMALL) or load.errors,
                    timeout=60, what="the small buckets to run dry")
         run.move_started = time.monotonic()
@@ -151,6 +108,7 @@ def run_reshard(cluster, how):
         else:
             reshard_with_redis_cli(cluster, 100, source, target)
         run.move_ended = time.monotonic()
+        # Ten calls per bucket sent after the move ended (so answered after it too).
         wait_until(lambda: all(load.calls_since(k, run.move_ended) >= 10 for k in buckets)
                    or load.errors, timeout=30, what="load to go on after the move")
     finally:
@@ -176,8 +134,8 @@ def cluster(make_cluster):
 @pytest.fixture(scope="module", params=["by hand", "redis-cli reshard"])
 def run(request, cluster, measured):
     run = run_reshard(cluster, request.param)
-    granted = {k: sum(1 for _, r in run.load.replies[k] if r >= 0) for k in run.buckets}
-    calls = sum(len(v) for v in run.load.replies.values())
+    granted = {k: sum(1 for r in run.load.replies(k) if r >= 0) for k in run.buckets}
+    calls = sum(len(v) for v in run.load.calls.values())
     measured[f"reshard {run.how}"] = {
         "slots moved": 100 if run.how != "by hand" else len(run.slots),
         "move seconds": round(run.move_ended - run.move_started, 3),
@@ -195,7 +153,7 @@ def run(request, cluster, measured):
 
 def test_clients_see_no_error_while_their_buckets_slots_move(run):
     assert run.load.errors == []
-    assert all(len(replies) >= SMALL + 10 for replies in run.load.replies.values())
+    assert all(len(calls) >= SMALL + 10 for calls in run.load.calls.values())
 
 
 def test_clients_were_redirected_and_followed_the_redirects(run):
@@ -214,18 +172,18 @@ def test_moved_slots_and_their_buckets_end_on_the_target_primary(cluster, run):
 
 def test_no_bucket_grants_more_than_capacity_plus_refill_over_the_run(run):
     for key, capacity in run.buckets.items():
-        granted = sum(1 for _, reply in run.load.replies[key] if reply >= 0)
+        granted = sum(1 for reply in run.load.replies(key) if reply >= 0)
         assert granted <= capacity + refill_bound(run, capacity), key
     # The small buckets ran dry: every one of their tokens was handed out, once.
     for key, capacity in run.buckets.items():
         if capacity == SMALL:
-            granted = sum(1 for _, reply in run.load.replies[key] if reply >= 0)
+            granted = sum(1 for reply in run.load.replies(key) if reply >= 0)
             assert SMALL <= granted <= SMALL + refill_bound(run, SMALL)
 
 
 def test_no_bucket_starts_over_when_its_slot_moves(run):
     for key, capacity in run.buckets.items():
-        replies = [reply for _, reply in run.load.replies[key]]
+        replies = run.load.replies(key)
         assert replies[0] == capacity - 1, key
         previous = replies[0]
         allowance = refill_bound(run, capacity)
@@ -239,7 +197,7 @@ def test_no_bucket_starts_over_when_its_slot_moves(run):
 def test_each_moved_bucket_holds_its_last_reply_on_the_new_owner(run):
     with run.target.client() as t:
         for key in run.buckets:
-            last = [reply for _, reply in run.load.replies[key] if reply >= 0][-1]
+            last = [reply for reply in run.load.replies(key) if reply >= 0][-1]
             assert t.get(key) == str(last), key
             assert t.pttl(key) > 0
 
