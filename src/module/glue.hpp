@@ -56,6 +56,9 @@ bool ArgsAfterKey(RedisModuleString** argv, int argc, size_t min_count,
 template <typename T, size_t kInline = 8>
 class ScratchArray {
  public:
+  // inline_ is raw storage on purpose: the items are constructed in it with placement new, so
+  // zeroing it first would only cost time.
+  // cppcheck-suppress uninitMemberVar
   explicit ScratchArray(size_t count) noexcept
       : items_(count <= kInline ? reinterpret_cast<T*>(inline_)
                                 : static_cast<T*>(RedisModule_Alloc(count * sizeof(T)))),
