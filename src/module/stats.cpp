@@ -279,7 +279,7 @@ void ReplyVerbose(RedisModuleCtx* ctx, const VerboseValues& values) noexcept {
 int StatsCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
   CountCall(Counter::kStatsCalls);
   constexpr int kMaxArgs = 3;
-  if (argc - 1 > kMaxArgs) return ReplyError(ctx, Error::kSyntax);
+  if (argc - 1 > kMaxArgs) return ReplyError(ctx, Error::kArity);
   std::string_view views[kMaxArgs];
   const auto count = static_cast<size_t>(argc - 1);
   for (size_t i = 0; i < count; ++i) views[i] = View(argv[i + 1]);

@@ -5,7 +5,6 @@
 #include "module/glue.hpp"
 
 namespace shield::glue {
-namespace {}  // namespace
 
 // SHIELD.window <key> <limit> <window> [<tokens>] [VERBOSE]
 //

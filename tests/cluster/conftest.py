@@ -12,11 +12,11 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 
 from shield_cluster import Cluster  # noqa: E402
-from shield_servers import MODULE, find_server, kind_name, missing_server_reason, require  # noqa: E402
+from shield_servers import MODULE, find_server, missing_server_reason, require  # noqa: E402
 
 # The server the clusters run: a kind of the matrix (tests/support/shield_servers.py), named by
 # SHIELD_CLUSTER_SERVER (redis7, redis8.6, valkey9.1, ...); Debian's redis-server (redis7) unless set.
-SERVER_KIND = kind_name(os.environ.get("SHIELD_CLUSTER_SERVER", "redis7"))
+SERVER_KIND = os.environ.get("SHIELD_CLUSTER_SERVER", "redis7")
 SERVER = find_server(SERVER_KIND)
 
 # Numbers the tests measure (failover time, redirects, tokens granted against the bound),

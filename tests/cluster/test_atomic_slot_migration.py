@@ -29,9 +29,9 @@ import time
 import pytest
 from redis.crc import key_slot
 from shield_cluster import AbsorbLoad, _count
-from shield_servers import bucket_states, find_server, kind_name, wait_until
+from shield_servers import bucket_states, find_server, wait_until
 
-KIND = kind_name(os.environ.get("SHIELD_CLUSTER_SERVER", "redis7"))
+KIND = os.environ.get("SHIELD_CLUSTER_SERVER", "redis7")
 
 
 def server_release(kind):

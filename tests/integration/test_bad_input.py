@@ -262,6 +262,8 @@ NEW_BAD_ARGUMENTS = [
     ("SHIELD.reset", (), arity("SHIELD.reset")),
     ("SHIELD.stats", ("nope",), SYNTAX),
     ("SHIELD.stats", ("RESET", "{a}"), STATS_RESET_MOVED),
+    # More arguments than any form of SHIELD.stats takes: the arity error, as every command answers.
+    ("SHIELD.stats", ("CLUSTER", "TIMEOUT", "100", "{a}"), arity("SHIELD.stats")),
     # SHIELD.gcra has SHIELD.absorb's errors for periods and bursts too long to store
     ("SHIELD.gcra", ("{a}", "1", "9223372036854775"), TOO_LARGE),
     ("SHIELD.gcra", ("{a}", "1", "9223372036854775", "VERBOSE"), TOO_LARGE),

@@ -35,8 +35,6 @@ SERVER_KINDS = {
     "valkey8.1": "valkey-server",  # built from Debian trixie's valkey source
     "valkey9.1": "valkey-server",  # built from Debian sid's valkey source
 }
-# The names used before the matrix: SHIELD_SERVERS=redis, SHIELD_CLUSTER_SERVER=valkey.
-KIND_ALIASES = {"redis": "redis7", "valkey": "valkey8"}
 SERVERS_DIR = REPO / ".deps" / "servers"
 
 
@@ -44,13 +42,8 @@ def in_ci():
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def kind_name(kind):
-    return KIND_ALIASES.get(kind, kind)
-
-
 def find_server(kind):
     """The server binary of one kind, or None when it is not installed."""
-    kind = kind_name(kind)
     overrides = {"redis7": "SHIELD_REDIS_SERVER", "valkey8": "SHIELD_VALKEY_SERVER"}
     if os.environ.get(overrides.get(kind, "-")):
         return os.environ[overrides[kind]]
@@ -73,7 +66,7 @@ def requested_kinds():
     kind of the matrix in CI, and the installed ones on a developer's machine."""
     only = os.environ.get("SHIELD_SERVERS")
     if only:
-        return [kind_name(k.strip()) for k in only.split(",") if k.strip()]
+        return [k.strip() for k in only.split(",") if k.strip()]
     if in_ci():
         return list(SERVER_KINDS)
     return [kind for kind in SERVER_KINDS if find_server(kind)]
