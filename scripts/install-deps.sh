@@ -127,13 +127,9 @@ esac
 # Some images ship their own Node.js (with npm) that conflicts with Debian's; keep it if present.
 if [ "$what" != run ] && ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
 
+. "$root/scripts/lib.sh"
 # The packages of the set that are not installed, one a line.
-missing_packages() {
-  local p
-  for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q ' installed$' || echo "$p"
-  done
-}
+missing_packages() { shield_missing_packages "${packages[@]}"; }
 
 case "${1:-}" in
   --sources-only)

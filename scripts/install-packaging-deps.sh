@@ -19,20 +19,13 @@ for part in packaging musl; do
     ln -s "$cache/$part" "$root/.deps/$part"
   fi
 done
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
+. "$root/scripts/lib.sh"
 wanted=(podman runc catatonit debootstrap docker-compose musl-tools)
-missing=()
-for package in "${wanted[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$package")
-done
+mapfile -t missing < <(shield_missing_packages "${wanted[@]}")
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-packaging-deps: all present (${wanted[*]})"
   exit 0
 fi
 echo "install-packaging-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt_options=(-o DPkg::Lock::Timeout=600 -qq)
-$sudo apt-get "${apt_options[@]}" update
-$sudo apt-get "${apt_options[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null
+shield_apt_install "${missing[@]}"
 echo "install-packaging-deps: done"

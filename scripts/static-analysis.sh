@@ -12,13 +12,8 @@ build="$root/build-analysis"
 missing=()
 command -v run-clang-tidy >/dev/null 2>&1 || missing+=(clang-tidy)
 command -v cppcheck >/dev/null 2>&1 || missing+=(cppcheck)
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
-fi
+. "$root/scripts/lib.sh"
+shield_apt_install "${missing[@]}"
 
 echo "== clang-tidy: src/ and tests/unit/"
 cmake -S "$root" -B "$build" -DSHIELD_BUILD_TESTS=ON -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >/dev/null

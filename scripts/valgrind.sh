@@ -14,12 +14,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${SHIELD_BUILD_DIR:-"$root/build"}
 
-if ! command -v valgrind >/dev/null 2>&1; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends valgrind >/dev/null
-fi
+. "$root/scripts/lib.sh"
+command -v valgrind >/dev/null 2>&1 || shield_apt_install valgrind
 if [ ! -x "$build/tests/shield_unit_tests" ] || [ ! -f "$build/libredis_shield.so" ]; then
   SHIELD_BUILD_DIR="$build" "$root/scripts/build.sh" -DSHIELD_BUILD_TESTS=ON
 fi
