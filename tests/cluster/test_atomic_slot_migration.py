@@ -72,15 +72,22 @@ THREADS = 3
 SNAPSHOT_KEY_DELAY_US = 3000
 
 
-class ValkeyMigration:
+class SlotMigration:
+    """One server's way to move slots low..high from source to target atomically."""
+
+    def __init__(self, cluster, source, target, low, high):
+        self.cluster, self.source, self.target, self.slots = cluster, source, target, (low, high)
+
+    def extra(self, job):
+        return {}
+
+
+class ValkeyMigration(SlotMigration):
     """CLUSTER MIGRATESLOTS on the source, followed with CLUSTER GETSLOTMIGRATIONS there."""
     name = "Valkey 9"
     measured_as = "atomic slot migration (Valkey 9)"
     move_entry = "move seconds (MIGRATESLOTS to success)"
     succeeded = "success"
-
-    def __init__(self, cluster, source, target, low, high):
-        self.cluster, self.source, self.target, self.slots = cluster, source, target, (low, high)
 
     def start(self):
         target_id = self.cluster.node_id(self.target)
@@ -100,11 +107,8 @@ class ValkeyMigration:
         job = self.job()
         return job if job and job["state"] in ("success", "failed", "cancelled") else None
 
-    def extra(self, job):
-        return {}
 
-
-class RedisMigration:
+class RedisMigration(SlotMigration):
     """CLUSTER MIGRATION IMPORT on the target, followed with CLUSTER MIGRATION STATUS ID there.
     A failed import is retried by the target itself, so only `completed` and `canceled` end it."""
     name = "Redis 8.4+"
@@ -113,7 +117,7 @@ class RedisMigration:
     succeeded = "completed"
 
     def __init__(self, cluster, source, target, low, high):
-        self.cluster, self.source, self.target, self.slots = cluster, source, target, (low, high)
+        super().__init__(cluster, source, target, low, high)
         self.task_id = None
 
     def start(self):
