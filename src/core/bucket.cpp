@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "core/wide.hpp"
+#include "core/numeric.hpp"
 
 namespace shield {
 namespace {
@@ -10,8 +10,6 @@ namespace {
 // 128-bit intermediates: elapsed_ms * capacity and tokens * period_ms can reach about 8.5e37,
 // well inside 2^128.
 using Wide = UInt128;
-
-constexpr auto kInt64Max = std::numeric_limits<int64_t>::max();
 
 // ceil(a * b / c) for positive int64 operands, exact in 128 bits.
 Wide MulDivCeil(int64_t a, int64_t b, int64_t c) noexcept {

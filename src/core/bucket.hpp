@@ -16,6 +16,8 @@
 #include <limits>
 #include <optional>
 
+#include "core/numeric.hpp"
+
 namespace shield {
 
 // Expiry value meaning "the key has no expiry" (or does not exist).
@@ -23,7 +25,7 @@ inline constexpr int64_t kNoExpiry = -1;
 
 // The largest period, in seconds, whose value in milliseconds fits in int64. The original module
 // rejects anything above it, and so do we.
-inline constexpr int64_t kMaxPeriodSeconds = std::numeric_limits<int64_t>::max() / 1000;
+inline constexpr int64_t kMaxPeriodSeconds = kInt64Max / kMillisPerSecond;
 
 // A validated bucket: every field positive; window_ms fits in int64.
 struct BucketLimits {

@@ -4,12 +4,11 @@
 #include <limits>
 
 #include "core/int_parse.hpp"
-#include "core/wide.hpp"
+#include "core/numeric.hpp"
 
 namespace shield {
 namespace {
 
-constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
 constexpr int64_t kInt64Min = std::numeric_limits<int64_t>::min();
 
 // The Gregorian calendar repeats every 400 years: 146097 days. Years are counted from March, so
@@ -44,11 +43,6 @@ std::optional<CalendarPeriod> MonthPeriod(int64_t now_ms) noexcept {
   if (end > kInt64Max) return std::nullopt;
   return CalendarPeriod{static_cast<int64_t>(std::max<Int128>(start, kInt64Min)),
                         static_cast<int64_t>(end), static_cast<int64_t>(end - start)};
-}
-
-int64_t Until(int64_t at_ms, int64_t now_ms) noexcept {
-  const Int128 ms = static_cast<Int128>(at_ms) - now_ms;
-  return static_cast<int64_t>(std::clamp<Int128>(ms, 0, kInt64Max));
 }
 
 }  // namespace
@@ -125,13 +119,13 @@ QuotaDecision QuotaAbsorb(const QuotaLimits& limits, const CalendarPeriod& perio
 VerboseValues QuotaVerbose(const QuotaLimits& limits, const CalendarPeriod& period,
                            const QuotaDecision& decision, int64_t tokens, int64_t now_ms) noexcept {
   const QuotaState& now = decision.allowed ? decision.after : decision.before;
-  const int64_t reset_after_ms = Until(now.reset_at_ms, now_ms);
+  const int64_t reset_after_ms = MsUntil(now.reset_at_ms, now_ms);
   int64_t retry_after_ms = 0;
   if (!decision.allowed) retry_after_ms = tokens > limits.limit ? kNever : reset_after_ms;
   return {decision.allowed ? 1 : 0,
           QuotaRemaining(limits, now),
           limits.limit,
-          period.length_ms / 1000,
+          period.length_ms / kMillisPerSecond,
           retry_after_ms,
           reset_after_ms};
 }

@@ -70,7 +70,7 @@ BucketArgs ParseValues(const BucketText& text) noexcept {
     if (!burst) return {Error::kBurst};
   }
   if (*period > kMaxPeriodSeconds) return {Error::kPeriodTooLarge};
-  const int64_t period_ms = *period * 1000;
+  const int64_t period_ms = *period * kMillisPerSecond;
   if (!burst) {
     args.limits = PlainLimits(*capacity, period_ms);
     return args;
@@ -226,7 +226,7 @@ VerboseValues Verbose(const BucketLimits& limits, const AbsorbDecision& decision
   return {allowed ? 1 : 0,
           now.available,
           limits.capacity,
-          limits.period_ms / 1000,
+          limits.period_ms / kMillisPerSecond,
           allowed ? 0 : RetryAfterMs(limits, decision.before, tokens),
           ResetAfterMs(limits, now)};
 }

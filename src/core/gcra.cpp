@@ -1,15 +1,12 @@
 #include "core/gcra.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <limits>
 
 #include "core/int_parse.hpp"
 
 namespace shield {
 namespace {
-
-constexpr auto kInt64Max = std::numeric_limits<int64_t>::max();
 
 // Far beyond any span between two instants a TAT can hold (2^64 ns), far below what 128 bits
 // hold: products are saturated here, and every comparison with such a span stays exact.
@@ -37,10 +34,6 @@ Int128 Div(Int128 a, Int128 b) noexcept {
 // ceil(a / b) for a >= 0, b > 0.
 Int128 DivCeil(Int128 a, Int128 b) noexcept {
   return Div(a + b - 1, b);
-}
-
-int64_t ToInt64(Int128 value) noexcept {
-  return static_cast<int64_t>(std::clamp<Int128>(value, -kInt64Max, kInt64Max));
 }
 
 }  // namespace
@@ -96,36 +89,13 @@ std::optional<GcraLimits> GcraLimitsOf(const BucketLimits& bucket) noexcept {
   const Int128 interval_ns =
       Div(static_cast<Int128>(bucket.period_ms) * 1'000'000, bucket.capacity);
   if (interval_ns == 0) return std::nullopt;
-  return GcraLimits{bucket.max_tokens, bucket.capacity, bucket.period_ms / 1000, interval_ns,
-                    SaturatedProduct(interval_ns, bucket.max_tokens)};
+  return GcraLimits{bucket.max_tokens, bucket.capacity, bucket.period_ms / kMillisPerSecond,
+                    interval_ns, SaturatedProduct(interval_ns, bucket.max_tokens)};
 }
 
 std::optional<uint64_t> ParseTat(std::string_view value) noexcept {
   if (!value.empty() && value.front() == '+') value.remove_prefix(1);
-  if (value.empty()) return std::nullopt;
-  uint64_t tat = 0;
-  // Up to 19 digits cannot overflow: the common case (every TAT until 2286) skips the checks.
-  if (value.size() <= 19) {
-    for (const char c : value) {
-      const auto digit = static_cast<unsigned>(c - '0');
-      if (digit > 9) return std::nullopt;
-      tat = tat * 10 + digit;
-    }
-    return tat;
-  }
-  for (const char c : value) {
-    const auto digit = static_cast<unsigned>(c - '0');
-    if (digit > 9) return std::nullopt;
-    if (__builtin_mul_overflow(tat, 10u, &tat) || __builtin_add_overflow(tat, digit, &tat)) {
-      return std::nullopt;
-    }
-  }
-  return tat;
-}
-
-std::size_t FormatTat(uint64_t tat, char* out) noexcept {
-  const auto result = std::to_chars(out, out + kTatTextCapacity, tat);
-  return static_cast<std::size_t>(result.ptr - out);
+  return ParseDigits(value);
 }
 
 GcraDecision Throttle(const GcraLimits& limits, std::optional<uint64_t> stored_tat,
@@ -176,7 +146,7 @@ GcraDecision Throttle(const GcraLimits& limits, std::optional<uint64_t> stored_t
 int64_t CellSeconds(Int128 ns) noexcept {
   const Int128 seconds = Div(ns, kNanosPerSecond);
   const bool has_millis = ns - seconds * kNanosPerSecond >= kNanosPerMilli;
-  return ToInt64(seconds + (has_millis ? 1 : 0));
+  return SaturateToInt64(seconds + (has_millis ? 1 : 0));
 }
 
 ThrottleReply ThrottleReplyFor(const GcraLimits& limits, const GcraDecision& decision) noexcept {
@@ -193,14 +163,14 @@ VerboseValues GcraVerbose(const GcraLimits& limits, const GcraDecision& decision
   if (decision.limited) {
     retry_ms = decision.retry_after_ns == kNeverNs
                    ? -1
-                   : ToInt64(DivCeil(decision.retry_after_ns, kNanosPerMilli));
+                   : SaturateToInt64(DivCeil(decision.retry_after_ns, kNanosPerMilli));
   }
   return {decision.limited ? 0 : 1,
           decision.remaining,
           limits.count,
           limits.period_s,
           retry_ms,
-          ToInt64(DivCeil(decision.reset_after_ns, kNanosPerMilli))};
+          SaturateToInt64(DivCeil(decision.reset_after_ns, kNanosPerMilli))};
 }
 
 }  // namespace shield

@@ -34,12 +34,9 @@
 #include <string_view>
 
 #include "core/command.hpp"
-#include "core/wide.hpp"
+#include "core/numeric.hpp"
 
 namespace shield {
-
-inline constexpr int64_t kNanosPerSecond = 1'000'000'000;
-inline constexpr int64_t kNanosPerMilli = 1'000'000;
 
 // The latest TAT the key format can hold: the largest unsigned 64-bit number of nanoseconds
 // (in the year 2554). A call that would store a later one is denied.
@@ -114,12 +111,6 @@ inline Error CheckTatRoom(Int128 span_ns, int64_t now_ns, Error too_large) noexc
   return static_cast<Int128>(now_ns) + span_ns <= static_cast<Int128>(kMaxTat) ? Error::kNone
                                                                                : too_large;
 }
-
-// Longest decimal kMaxTat ("18446744073709551615") plus one spare byte.
-inline constexpr std::size_t kTatTextCapacity = 21;
-
-// Writes `tat` in decimal into `out` (at least kTatTextCapacity bytes); returns the length.
-std::size_t FormatTat(uint64_t tat, char* out) noexcept;
 
 // What to do with the key.
 enum class GcraWrite {

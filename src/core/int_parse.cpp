@@ -9,10 +9,18 @@ namespace {
 // Decimal digits that always fit in uint64 (10^19 - 1 < 2^64): no overflow check needed.
 constexpr std::size_t kSafeDigits = 19;
 
-// Accumulates the digits of `text` as a magnitude; fails on a non-digit or when the magnitude
-// exceeds `limit`. Up to kSafeDigits digits take a loop without overflow checks (most arguments
-// are short), longer ones the checked loop.
-std::optional<uint64_t> ParseMagnitude(std::string_view text, uint64_t limit) noexcept {
+// Writes `value` with to_chars; the one formatter of both signed and unsigned values.
+template <typename T>
+std::size_t FormatDecimal(T value, char* out) noexcept {
+  const auto result = std::to_chars(out, out + kInt64TextCapacity, value);
+  return static_cast<std::size_t>(result.ptr - out);
+}
+
+}  // namespace
+
+// Up to kSafeDigits digits take a loop without overflow checks (most arguments are short),
+// longer ones the checked loop.
+std::optional<uint64_t> ParseDigits(std::string_view text, uint64_t limit) noexcept {
   if (text.empty()) return std::nullopt;
   uint64_t magnitude = 0;
   if (text.size() <= kSafeDigits) {
@@ -35,10 +43,12 @@ std::optional<uint64_t> ParseMagnitude(std::string_view text, uint64_t limit) no
   return magnitude;
 }
 
+namespace {
+
 // Applies a sign to a magnitude already known to fit the signed range.
 std::optional<int64_t> Signed(std::string_view digits, bool negative) noexcept {
   constexpr auto kMaxPositive = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-  const auto magnitude = ParseMagnitude(digits, negative ? kMaxPositive + 1 : kMaxPositive);
+  const auto magnitude = ParseDigits(digits, negative ? kMaxPositive + 1 : kMaxPositive);
   if (!magnitude) return std::nullopt;
   if (!negative) return static_cast<int64_t>(*magnitude);
   if (*magnitude == kMaxPositive + 1) return std::numeric_limits<int64_t>::min();
@@ -68,8 +78,11 @@ std::optional<int64_t> ParseStoredInt64(std::string_view text) noexcept {
 }
 
 std::size_t FormatInt64(int64_t value, char* out) noexcept {
-  const auto result = std::to_chars(out, out + kInt64TextCapacity, value);
-  return static_cast<std::size_t>(result.ptr - out);
+  return FormatDecimal(value, out);
+}
+
+std::size_t FormatUInt64(uint64_t value, char* out) noexcept {
+  return FormatDecimal(value, out);
 }
 
 }  // namespace shield

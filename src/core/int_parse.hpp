@@ -8,7 +8,8 @@
 
 namespace shield {
 
-// Longest decimal int64 ("-9223372036854775808") plus one spare byte.
+// Longest decimal int64 ("-9223372036854775808") plus one spare byte; it also holds any uint64
+// ("18446744073709551615").
 inline constexpr std::size_t kInt64TextCapacity = 21;
 
 // Parses a command argument exactly as Redis's own strict parser does (string2ll): an optional
@@ -21,8 +22,13 @@ std::optional<int64_t> ParseStrictInt64(std::string_view text) noexcept;
 // Anything else (empty, binary, spaces, floats, out of range) is not a token count.
 std::optional<int64_t> ParseStoredInt64(std::string_view text) noexcept;
 
+// Reads decimal digits (leading zeros allowed, no sign) as a number up to `limit`; nullopt for
+// anything else or a larger number.
+std::optional<uint64_t> ParseDigits(std::string_view digits, uint64_t limit = UINT64_MAX) noexcept;
+
 // Writes `value` in canonical decimal into `out` (at least kInt64TextCapacity bytes) and
 // returns the number of bytes written. No terminating NUL.
 std::size_t FormatInt64(int64_t value, char* out) noexcept;
+std::size_t FormatUInt64(uint64_t value, char* out) noexcept;
 
 }  // namespace shield

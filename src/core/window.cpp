@@ -3,24 +3,9 @@
 #include <algorithm>
 #include <limits>
 
-#include "core/wide.hpp"
+#include "core/numeric.hpp"
 
 namespace shield {
-namespace {
-
-constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
-constexpr int64_t kInt64Min = std::numeric_limits<int64_t>::min();
-
-int64_t Saturate(Int128 value) noexcept {
-  return static_cast<int64_t>(std::clamp<Int128>(value, kInt64Min, kInt64Max));
-}
-
-// Milliseconds from `now_ms` to `at_ms`, never below 0.
-int64_t Until(Int128 at_ms, int64_t now_ms) noexcept {
-  return Saturate(std::max<Int128>(at_ms - now_ms, 0));
-}
-
-}  // namespace
 
 std::optional<WindowState> ParseWindowState(std::string_view text) noexcept {
   int64_t values[3];
@@ -83,7 +68,8 @@ int64_t WindowRemaining(const WindowLimits& limits, const WindowNow& now) noexce
 }
 
 int64_t WindowExpireAt(const WindowLimits& limits, const WindowState& state) noexcept {
-  return Saturate(static_cast<Int128>(state.start_ms) + 2 * static_cast<Int128>(limits.window_ms));
+  return SaturateToInt64(static_cast<Int128>(state.start_ms) +
+                         2 * static_cast<Int128>(limits.window_ms));
 }
 
 int64_t WindowRetryAfterMs(const WindowLimits& limits, const WindowNow& now, int64_t tokens,
@@ -105,7 +91,7 @@ int64_t WindowRetryAfterMs(const WindowLimits& limits, const WindowNow& now, int
       if (previous > 0) at = std::max<Int128>(from, window - room * window / previous);
       if (at < window) {
         if (step == 0 && at == from) return 0;
-        return Until(start + at, now_ms);
+        return MsUntil(start + at, now_ms);
       }
     }
     start += window;
@@ -113,15 +99,15 @@ int64_t WindowRetryAfterMs(const WindowLimits& limits, const WindowNow& now, int
     current = 0;
     from = 0;
   }
-  return Until(start, now_ms);  // not reached: the third window admits at its start
+  return MsUntil(start, now_ms);  // not reached: the third window admits at its start
 }
 
 int64_t WindowResetAfterMs(const WindowLimits& limits, const WindowNow& now,
                            int64_t now_ms) noexcept {
   const Int128 window = limits.window_ms;
   const Int128 start = now.state.start_ms;
-  if (now.state.current > 0) return Until(start + 2 * window, now_ms);
-  if (now.state.previous > 0) return Until(start + window, now_ms);
+  if (now.state.current > 0) return MsUntil(start + 2 * window, now_ms);
+  if (now.state.previous > 0) return MsUntil(start + window, now_ms);
   return 0;
 }
 
@@ -140,7 +126,7 @@ VerboseValues WindowVerbose(const WindowLimits& limits, const WindowDecision& de
   return {decision.allowed ? 1 : 0,
           WindowRemaining(limits, now),
           limits.limit,
-          limits.window_ms / 1000,
+          limits.window_ms / kMillisPerSecond,
           decision.allowed ? 0 : WindowRetryAfterMs(limits, decision.before, tokens, now_ms),
           WindowResetAfterMs(limits, now, now_ms)};
 }
@@ -161,10 +147,10 @@ WindowArgs ParseWindowArgs(std::span<const std::string_view> args, int64_t now_m
     if (!tokens) return {Error::kTokens};
     parsed.tokens = *tokens;
   }
-  if (*window > kMaxPeriodSeconds || !WindowExpiryFits(now_ms, *window * 1000)) {
+  if (*window > kMaxPeriodSeconds || !WindowExpiryFits(now_ms, *window * kMillisPerSecond)) {
     return {Error::kWindowTooLarge};
   }
-  parsed.limits = {*limit, *window * 1000};
+  parsed.limits = {*limit, *window * kMillisPerSecond};
   return parsed;
 }
 

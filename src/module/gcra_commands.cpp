@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/gcra.hpp"
+#include "core/int_parse.hpp"
 #include "module/glue.hpp"
 
 namespace shield::glue {
@@ -51,8 +52,8 @@ Error Decide(RedisModuleCtx* ctx, RedisModuleString* name, const GcraLimits& lim
   }
   decision = Throttle(limits, tat, quantity, now_ns);
   if (decision.write == GcraWrite::kStore) {
-    char digits[kTatTextCapacity];
-    const size_t len = FormatTat(decision.new_tat_ns, digits);
+    char digits[kInt64TextCapacity];
+    const size_t len = FormatUInt64(decision.new_tat_ns, digits);
     return WriteString(ctx, key, {digits, len}, decision.expire_at_ms);
   }
   if (decision.write == GcraWrite::kDelete) return DeleteBucket(ctx, key);

@@ -85,7 +85,8 @@ int RegisterCommand(RedisModuleCtx* ctx, const CommandSpec& spec) noexcept {
 }  // namespace
 
 int64_t NowMs() noexcept {
-  if (cached_microseconds != nullptr) return static_cast<int64_t>(cached_microseconds() / 1000);
+  if (cached_microseconds != nullptr)
+    return static_cast<int64_t>(cached_microseconds()) / kMicrosPerMilli;
   return static_cast<int64_t>(RedisModule_Milliseconds());
 }
 
@@ -97,7 +98,8 @@ int64_t NowUs() noexcept {
   // Redis 7.0's own mstime() reads (gettimeofday is CLOCK_REALTIME).
   timespec now{};
   clock_gettime(CLOCK_REALTIME, &now);
-  return static_cast<int64_t>(now.tv_sec) * 1'000'000 + static_cast<int64_t>(now.tv_nsec) / 1000;
+  return static_cast<int64_t>(now.tv_sec) * kMillisPerSecond * kMicrosPerMilli +
+         static_cast<int64_t>(now.tv_nsec) / kNanosPerMicro;
 }
 
 }  // namespace shield::glue

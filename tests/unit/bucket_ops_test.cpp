@@ -10,7 +10,7 @@
 
 #include "core/bucket.hpp"
 #include "core/command.hpp"
-#include "core/wide.hpp"
+#include "core/numeric.hpp"
 #include "fake_bucket.hpp"
 
 namespace shield {

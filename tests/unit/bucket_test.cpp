@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/wide.hpp"
+#include "core/numeric.hpp"
 #include "fake_bucket.hpp"
 
 namespace shield {

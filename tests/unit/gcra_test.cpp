@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/int_parse.hpp"
+
 namespace shield {
 namespace {
 
@@ -584,9 +586,9 @@ TEST_P(StoredTat, IsReadAsRedisCellReadsIt) {
 INSTANTIATE_TEST_SUITE_P(Table, StoredTat, testing::ValuesIn(kTatCases), TatName);
 
 TEST(StoredTatFormat, IsPlainDecimalNanosecondsAndReadsBack) {
-  char text[kTatTextCapacity];
+  char text[kInt64TextCapacity];
   for (const uint64_t tat : {uint64_t{0}, uint64_t{1'559'260'935'732'768'000u}, kMaxTat}) {
-    const std::string_view written(text, FormatTat(tat, text));
+    const std::string_view written(text, FormatUInt64(tat, text));
     EXPECT_EQ(written, std::to_string(tat));
     EXPECT_EQ(ParseTat(written), tat);
   }

@@ -71,7 +71,7 @@
 #include <vector>
 
 #include "core/bucket.hpp"
-#include "core/wide.hpp"
+#include "core/numeric.hpp"
 #include "fake_bucket.hpp"
 
 namespace shield {
