@@ -131,26 +131,15 @@ VerboseValues QuotaVerbose(const QuotaLimits& limits, const CalendarPeriod& peri
 }
 
 QuotaArgs ParseQuotaArgs(std::span<const std::string_view> args, int64_t now_ms) noexcept {
-  const LimitWords words = SplitLimitWords(args);
-  if (words.error != Error::kNone) return {words.error};
-  const std::optional<std::string_view> tokens_text = words.tokens;
-  const bool verbose = words.verbose;
-  QuotaArgs parsed;
-  parsed.verbose = verbose;
-  const auto limit = ParsePositive(args[0]);
-  if (!limit) return {Error::kLimit};
-  const auto unit = ParseUnit(args[1]);
-  if (!unit) return {Error::kQuotaPeriod};
-  if (tokens_text) {
-    const auto tokens = ParsePositive(*tokens_text);
-    if (!tokens) return {Error::kTokens};
-    parsed.tokens = *tokens;
-  }
+  std::optional<CalendarUnit> unit;
+  const LimitArgs common = ParseLimitArgs(args, [&unit](std::string_view text) {
+    unit = ParseUnit(text);
+    return unit ? Error::kNone : Error::kQuotaPeriod;
+  });
+  if (common.error != Error::kNone) return {common.error};
   const auto period = PeriodAt(*unit, now_ms);
   if (!period) return {Error::kPeriodTooLarge};
-  parsed.limits = {*limit, *unit};
-  parsed.period = *period;
-  return parsed;
+  return {Error::kNone, {common.limit, *unit}, *period, common.tokens, common.verbose};
 }
 
 }  // namespace shield

@@ -120,6 +120,35 @@ struct LimitWords {
 };
 LimitWords SplitLimitWords(std::span<const std::string_view> args) noexcept;
 
+// What SHIELD.window and SHIELD.quota share of their arguments: limit, tokens, VERBOSE.
+struct LimitArgs {
+  Error error = Error::kNone;
+  int64_t limit = 0;
+  int64_t tokens = kDefaultTokens;
+  bool verbose = false;
+};
+
+// Parses `<limit> <second> [<tokens>] [VERBOSE]` in the order every error is checked: the words
+// (SplitLimitWords), limit, the second argument through `read_second` (the algorithm's own: it
+// keeps what it read and returns its error, or kNone), then tokens.
+template <typename ReadSecond>
+LimitArgs ParseLimitArgs(std::span<const std::string_view> args, ReadSecond read_second) noexcept {
+  const LimitWords words = SplitLimitWords(args);
+  if (words.error != Error::kNone) return {words.error};
+  LimitArgs parsed;
+  parsed.verbose = words.verbose;
+  const auto limit = ParsePositive(args[0]);
+  if (!limit) return {Error::kLimit};
+  parsed.limit = *limit;
+  if (const Error error = read_second(args[1]); error != Error::kNone) return {error};
+  if (words.tokens) {
+    const auto tokens = ParsePositive(*words.tokens);
+    if (!tokens) return {Error::kTokens};
+    parsed.tokens = *tokens;
+  }
+  return parsed;
+}
+
 // Reads a stored token count; nullopt means Error::kInvalidStored.
 std::optional<int64_t> ParseStoredTokens(std::string_view value) noexcept;
 

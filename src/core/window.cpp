@@ -132,26 +132,18 @@ VerboseValues WindowVerbose(const WindowLimits& limits, const WindowDecision& de
 }
 
 WindowArgs ParseWindowArgs(std::span<const std::string_view> args, int64_t now_ms) noexcept {
-  const LimitWords words = SplitLimitWords(args);
-  if (words.error != Error::kNone) return {words.error};
-  const std::optional<std::string_view> tokens_text = words.tokens;
-  const bool verbose = words.verbose;
-  WindowArgs parsed;
-  parsed.verbose = verbose;
-  const auto limit = ParsePositive(args[0]);
-  if (!limit) return {Error::kLimit};
-  const auto window = ParsePositive(args[1]);
-  if (!window) return {Error::kWindow};
-  if (tokens_text) {
-    const auto tokens = ParsePositive(*tokens_text);
-    if (!tokens) return {Error::kTokens};
-    parsed.tokens = *tokens;
-  }
-  if (*window > kMaxPeriodSeconds || !WindowExpiryFits(now_ms, *window * kMillisPerSecond)) {
+  int64_t window_s = 0;
+  const LimitArgs common = ParseLimitArgs(args, [&window_s](std::string_view text) {
+    const auto window = ParsePositive(text);
+    if (!window) return Error::kWindow;
+    window_s = *window;
+    return Error::kNone;
+  });
+  if (common.error != Error::kNone) return {common.error};
+  if (window_s > kMaxPeriodSeconds || !WindowExpiryFits(now_ms, window_s * kMillisPerSecond)) {
     return {Error::kWindowTooLarge};
   }
-  parsed.limits = {*limit, *window * kMillisPerSecond};
-  return parsed;
+  return {Error::kNone, {common.limit, window_s * kMillisPerSecond}, common.tokens, common.verbose};
 }
 
 }  // namespace shield
