@@ -23,6 +23,11 @@ fi
 "$root/scripts/install-packaging-deps.sh"     # podman, runc, debootstrap, docker-compose, musl-tools
 "$root/scripts/build.sh" -DSHIELD_BUILD_TESTS=ON
 
+# Instructions per call under callgrind, the same on every run: a Shield command's workload that costs
+# more than 3% above bench/results/instructions-baseline.json fails (docs/benchmarks.md). About 40 s.
+echo "== callgrind instruction gate"
+/usr/bin/python3 "$root/bench/instructions.py" --check --module "${SHIELD_BUILD_DIR:-$root/build}/libredis_shield.so"
+
 # Warnings are errors in every standard build type: a packager's Release or MinSizeRel build with
 # the unit tests must work too (GCC warns differently at -O3 and -Os).
 for type in Release MinSizeRel; do
