@@ -18,22 +18,8 @@
 //   allowed  when  current + tokens + weighted <= limit
 //
 // Exact integer arithmetic (128-bit intermediates); the weighted count is rounded up, so rounding
-// never admits a token. The approximation assumes the previous window's tokens were spread
-// evenly; when they were not, the count in a real window of `window_ms` can exceed the limit. The
-// worst case is every token of the previous window taken in its last millisecond, then as many as
-// allowed two milliseconds before the current window ends (e = W - 2, the last instant a real
-// window of W ms holding that last millisecond reaches):
-//
-//   admitted in any window of W ms  <=  2 * limit - ceil(2 * limit / W)     (the bound is reached)
-//
-// Derivation: a real window [start - d, start - d + W), 1 <= d < W, holds at most `previous`
-// tokens of the previous window, and of the current one at most what its last admission, at
-// e <= W - d - 1, allowed: limit - ceil(previous * (d + 1) / W). previous - ceil(previous *
-// (d + 1) / W) grows with previous (<= limit) and shrinks with d, so the maximum is at
-// previous = limit, d = 1. So at most 2 * limit - 1 (windows are at least 1000 ms), and each
-// fixed window never admits more than `limit`. The other way, tokens taken early in the previous
-// window still count although a real sliding window no longer holds them, so a call may be denied
-// below the limit.
+// never admits a token.
+// How far a real window can exceed the limit, and why: docs/design.md#the-sliding-windows-bound
 #pragma once
 
 #include <cstddef>

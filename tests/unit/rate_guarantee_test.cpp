@@ -1,65 +1,6 @@
 // What Shield guarantees a caller that keeps to the refill rate, with the exact call times, and
-// why the refill a write carries in the TTL is rounded down.
-//
-// Notation: a bucket refills C tokens (capacity) per P ms (period) and holds M tokens (C, or
-// BURST's n); r = C / P tokens per ms; g = gcd(C, P); h = min(C, P).
-//
-// The stored pair (count n, expiry E) stands for the bucket n + (t - S)·r at time t, capped at M,
-// where S = E - window is the time from which refill counts. A call at t finds m = floor((t-S)·r)
-// whole tokens refilled and `progress` = (t - S)·C - m·P (in 1/P of a token, below P) under way;
-// a write then stores S' = t - floor(progress / C). The exact start would be S + m·P/C; S' is that
-// time rounded UP to a whole millisecond, so a write loses
-//     (progress mod C) / P tokens, at most (h - g) / P (under 1 ms of refill),
-// never gains, and loses nothing when C divides progress (always when C divides P). Hence:
-//
-// (1) Never more than the rate. Shield's bucket never holds more than the exact (real-valued)
-//     token bucket over the same calls, so over any stretch of T ms it grants at most M + r·T
-//     (bucket_test.cpp: GrantsNeverExceedCapacityPlusRefillOfTheWindow).
-//
-// (2) Refill time after the last write. A call for k <= M tokens made at least ceil(k·P/C) ms after
-//     the bucket's last write is allowed, whatever the bucket held: S is at or before that write,
-//     so at least k whole tokens have refilled. So single-token calls at least ceil(P/C) ms apart
-//     are never denied after the first (3 per second: 334 ms apart).
-//
-// (3) Exactly at the rate. One token per call, never faster than the rate: t_j - t_i >=
-//     floor((j-i)·P/C) for every i < j (e.g. t_j = t_0 + floor(j·P/C)), from a full bucket, M >= 2
-//     (and C <= P, or no BURST). Take the last call i <= j that found the bucket full; a calls were
-//     allowed and d denied since. The bucket before call j holds exactly
-//         M - a + (t_j - t_i)·r - L  >=  M - a + (j - i) - (C-g)/P - L  =  M + d - (C-g)/P - L,
-//     because floor(x·P/C)·C/P >= x - (C-g)/P, and the losses L <= (a-1)·(h-g)/P (the write at i,
-//     from a full bucket, loses nothing). Call j is denied only when that is below 1. Counting the
-//     denials of one such stretch and adding the stretches up, among the first n calls at most
-//         MaxDenials(n) = ceil(x / y) - 1 (0 when x <= 0),
-//         x = (C - g) + (n - 1)·(h - g) - (M - 2)·P,   y = P + h - g
-//     are denied. None at all when C divides P (a token every whole number of milliseconds: then
-//     g = h = C and x <= 0). Otherwise the denials begin after about (M - 1)·P / (h - g) calls and
-//     then come at most once every y / (h - g) calls: for 3 per second none in the first 1001
-//     calls, then at most one in 501. The tests below check the bound and pin the exact calls.
-//
-// (4) Why the carried refill is rounded down. The stored count is the reply (GET shows the tokens
-//     left), so a rule for the expiry can only depend on what StoreAt sees: the tokens c left after
-//     the take and the progress p. Suppose a rule carries more than floor(p / C) ms in a state
-//     (c, p) with p = e·C - m·P for some m >= 1 and c + m <= M - 1. A caller takes M - c tokens
-//     from a full bucket (stored exactly, nothing rounded), calls e ms after the refill start S the
-//     stored expiry shows (E - window) and takes the m tokens it finds: the bucket reads c + m < M,
-//     keeps c, and the rule is in the same state again. Repeating that call every time, each round
-//     grants m tokens in e - carried ms, in which only m - (carried·C - p)/P tokens refilled: the
-//     excess grows every round, and after finitely many rounds the caller has had more than
-//     M + r·T. So a rule that never grants more than the rate carries at most floor(p / C) ms in
-//     every such state, as Shield does. A rule that never carries more than Shield's holds at most
-//     what Shield's bucket holds at every call of the caller of (3) until one of them denies it
-//     (the update is monotone), so its first denial comes no later. For the rates tabled below,
-//     every state in which the caller of (3) loses refill is such a repeatable state
-//     (LeavesOnlyStatesAnotherCallerCanRepeat): a rule that spares that caller a denial must, at
-//     the first call where it differs from Shield's rule, either carry less (and lose more) or
-//     carry more in a repeatable state (and grant some other caller more than the rate).
-//     RoundingTheCarriedRefillUp shows both halves on 3 per second. (Not covered: a rule that first
-//     carries less than Shield's and later more.)
-//
-//     Outside this format's promise, a write could store fewer tokens and carry whole tokens in the
-//     TTL instead (count c - j, carried (p + j·P) / C ms, j chosen so that C divides p + j·P): it
-//     reads the same, never exceeds the exact bucket, and loses nothing when j <= c, but GET then
-//     no longer shows the reply; and with c = 0 (a bucket kept empty, GreedyCaller) it cannot help.
+// why the refill a write carries in the TTL is rounded down: the tests check (1) to (4) of
+// docs/design.md#why-the-rate-guarantee-holds, where they are proved.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -435,64 +376,6 @@ TEST_P(ShieldsRounding, NeverGrantsMoreThanTheRateOverAnyStretchOfCalls) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Rates, ShieldsRounding, testing::ValuesIn(kLossyRates),
-                         [](const auto& test_info) { return RateName(test_info.param); });
-
-// --- Outside the format's promise: storing fewer tokens and more refill
-// ---------------------------
-//
-// The rule of the last paragraph of (4), for the lead's decision: the reply is the same, the key
-// holds c - j tokens and carries (p + j·P) / C ms, with j <= c chosen to make the carried refill
-// exact where it can. These tests show that it never grants more than the rate and spares the
-// caller of (3) every denial on the tabled rates; Shield does not use it, because GET would no
-// longer show the reply.
-class KeyStoringTokensInTheTtl {
- public:
-  explicit KeyStoringTokensInTheTtl(const BucketLimits& limits) : limits_(limits) {}
-
-  int64_t Absorb(int64_t tokens, int64_t now_ms) {
-    if (stored_.expire_at_ms != kNoExpiry && stored_.expire_at_ms <= now_ms)
-      stored_ = {0, kNoExpiry};
-    const auto decision = shield::Absorb(limits_, stored_, tokens, now_ms);
-    if (!decision.allowed) return -1;
-    const int64_t c = decision.after.available;
-    const Int128 p = decision.before.progress;
-    int64_t best_j = 0;
-    Int128 best_loss = p % limits_.capacity;
-    for (int64_t j = 1; j <= c && best_loss != 0; ++j) {
-      const Int128 units = p + static_cast<Int128>(j) * limits_.period_ms;
-      if (units / limits_.capacity >= limits_.window_ms) break;  // the key must outlive the call
-      if (units % limits_.capacity < best_loss) {
-        best_loss = units % limits_.capacity;
-        best_j = j;
-      }
-    }
-    const Int128 carried = (p + static_cast<Int128>(best_j) * limits_.period_ms) / limits_.capacity;
-    stored_ = {c - best_j, now_ms + limits_.window_ms - static_cast<int64_t>(carried)};
-    return c;
-  }
-
- private:
-  BucketLimits limits_;
-  StoredBucket stored_{0, kNoExpiry};
-};
-
-class StoringWholeTokensInTheTtl : public testing::TestWithParam<Rate> {};
-
-TEST_P(StoringWholeTokensInTheTtl, WouldNeverDenyTheCallerAtExactlyTheRate) {
-  const Rate& rate = GetParam();
-  KeyStoringTokensInTheTtl key(rate.Limits());
-  for (int64_t j = 0; j < kCalls; ++j) {
-    ASSERT_GE(key.Absorb(1, AtTheRate(rate, j)), 0) << "call " << j;
-  }
-}
-
-TEST_P(StoringWholeTokensInTheTtl, WouldNeverGrantMoreThanTheRateOverAnyStretchOfCalls) {
-  KeyStoringTokensInTheTtl key(GetParam().Limits());
-  ExpectNoStretchOfRandomCallsGetsMoreThanTheRate(
-      GetParam(), [&key](int64_t tokens, int64_t now) { return key.Absorb(tokens, now); });
-}
-
-INSTANTIATE_TEST_SUITE_P(Rates, StoringWholeTokensInTheTtl, testing::ValuesIn(kLossyRates),
                          [](const auto& test_info) { return RateName(test_info.param); });
 
 }  // namespace
