@@ -112,4 +112,13 @@ AbsorbDecision Absorb(const BucketLimits& limits, const StoredBucket& stored, in
   return {true, before, Take(limits, before, tokens)};
 }
 
+RefundDecision Refund(const BucketLimits& limits, const StoredBucket& stored, int64_t tokens,
+                      int64_t now_ms) noexcept {
+  const BucketState before = StateAt(limits, stored, now_ms);
+  if (before.available >= limits.max_tokens) return {false, stored, before.available, 0};
+  const BucketState after = Give(limits, before, tokens);
+  return {true, StoreAt(limits, after, now_ms), after.available,
+          after.available - before.available};
+}
+
 }  // namespace shield

@@ -114,4 +114,17 @@ struct AbsorbDecision {
 AbsorbDecision Absorb(const BucketLimits& limits, const StoredBucket& stored, int64_t tokens,
                       int64_t now_ms) noexcept;
 
+// The whole outcome of SHIELD.refund on one bucket: whether to write and what, the reply, and the
+// tokens to count as refunded.
+struct RefundDecision {
+  bool write;          // false for a full bucket (a missing key among them): nothing is written
+  StoredBucket store;  // when write: the count and expiry to store
+  int64_t available;   // the reply: the tokens in the bucket afterwards
+  int64_t refunded;    // the tokens given back, never above what the bucket was short of
+};
+
+// StateAt, then Give unless the bucket is full.
+RefundDecision Refund(const BucketLimits& limits, const StoredBucket& stored, int64_t tokens,
+                      int64_t now_ms) noexcept;
+
 }  // namespace shield

@@ -23,7 +23,7 @@ constexpr BucketSyntax kRefundSyntax{.tokens_required = true, .verbose = false};
 // A bucket of one absorb_multi call.
 struct MultiSlot {
   BucketArgs args;
-  BucketKey key;
+  StringKey key;
   AbsorbDecision decision{};
 };
 
@@ -43,13 +43,13 @@ int AbsorbCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
   const BucketArgs args = ParseOneBucket(argv, argc, kAbsorbSyntax, now_ms);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
 
-  BucketKey bucket;
-  if (const Error error = OpenBucket(ctx, argv[1], bucket); error != Error::kNone) {
+  StringKey bucket;
+  if (const Error error = OpenCount(ctx, argv[1], bucket); error != Error::kNone) {
     return ReplyError(ctx, error);
   }
   const AbsorbDecision decision = Absorb(args.limits, bucket.stored, args.tokens, now_ms);
   if (decision.allowed) {
-    const Error error = WriteBucket(ctx, bucket, StoreAt(args.limits, decision.after, now_ms));
+    const Error error = WriteCount(ctx, bucket, StoreAt(args.limits, decision.after, now_ms));
     if (error != Error::kNone) return ReplyError(ctx, error);
   }
   CountDecision(decision.allowed, static_cast<uint64_t>(args.tokens));
@@ -72,7 +72,7 @@ int InspectCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noex
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
 
   StoredBucket stored{};
-  if (const Error error = PeekBucket(ctx, argv[1], stored); error != Error::kNone) {
+  if (const Error error = PeekCount(ctx, argv[1], stored); error != Error::kNone) {
     return ReplyError(ctx, error);
   }
   const AbsorbDecision decision = Absorb(args.limits, stored, args.tokens, now_ms);
@@ -120,7 +120,7 @@ int AbsorbMultiCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) 
   uint64_t tokens = 0;
   for (size_t i = 0; i < count; ++i) {
     MultiSlot& slot = slots[i];
-    if (const Error error = OpenBucket(ctx, key_of(i), slot.key); error != Error::kNone) {
+    if (const Error error = OpenCount(ctx, key_of(i), slot.key); error != Error::kNone) {
       return ReplyError(ctx, error);
     }
     slot.decision = Absorb(slot.args.limits, slot.key.stored, slot.args.tokens, now_ms);
@@ -134,7 +134,7 @@ int AbsorbMultiCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) 
     // so a refusal leaves every bucket as it was.
     for (MultiSlot& slot : slots) {
       const Error error =
-          WriteBucket(ctx, slot.key, StoreAt(slot.args.limits, slot.decision.after, now_ms));
+          WriteCount(ctx, slot.key, StoreAt(slot.args.limits, slot.decision.after, now_ms));
       if (error != Error::kNone) return ReplyError(ctx, error);
     }
   }
@@ -174,20 +174,18 @@ int RefundCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
   const BucketArgs args = ParseOneBucket(argv, argc, kRefundSyntax, now_ms);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
 
-  BucketKey bucket;
-  if (const Error error = OpenBucket(ctx, argv[1], bucket); error != Error::kNone) {
+  StringKey bucket;
+  if (const Error error = OpenCount(ctx, argv[1], bucket); error != Error::kNone) {
     return ReplyError(ctx, error);
   }
-  const BucketState before = StateAt(args.limits, bucket.stored, now_ms);
-  BucketState after = before;
-  if (before.available < args.limits.max_tokens) {
-    after = Give(args.limits, before, args.tokens);
-    const Error error = WriteBucket(ctx, bucket, StoreAt(args.limits, after, now_ms));
-    if (error != Error::kNone) return ReplyError(ctx, error);
-    counters.Add(Counter::kTokensRefunded,
-                 static_cast<uint64_t>(after.available - before.available));
+  const RefundDecision decision = Refund(args.limits, bucket.stored, args.tokens, now_ms);
+  if (decision.write) {
+    if (const Error error = WriteCount(ctx, bucket, decision.store); error != Error::kNone) {
+      return ReplyError(ctx, error);
+    }
+    counters.Add(Counter::kTokensRefunded, static_cast<uint64_t>(decision.refunded));
   }
-  return RedisModule_ReplyWithLongLong(ctx, after.available);
+  return RedisModule_ReplyWithLongLong(ctx, decision.available);
 }
 
 // SHIELD.reset <key> [<key> ...]
@@ -199,23 +197,22 @@ int RefundCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
 int ResetCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
   CountCall(Counter::kResetCalls);
   if (argc < 2) return ReplyError(ctx, Error::kArity);
+  // Every key is checked before any is deleted, so WRONGTYPE deletes nothing.
   for (int i = 1; i < argc; ++i) {
-    auto* key = static_cast<RedisModuleKey*>(RedisModule_OpenKey(ctx, argv[i], REDISMODULE_READ));
-    const int type = RedisModule_KeyType(key);
-    RedisModule_CloseKey(key);
-    if (type != REDISMODULE_KEYTYPE_EMPTY && type != REDISMODULE_KEYTYPE_STRING) {
-      return ReplyError(ctx, Error::kWrongType);
+    if (const Error error = CheckStringOrMissing(ctx, argv[i]); error != Error::kNone) {
+      return ReplyError(ctx, error);
     }
   }
   long long deleted = 0;
   for (int i = 1; i < argc; ++i) {
-    BucketKey bucket;
-    bucket.name = argv[i];
-    bucket.key = static_cast<RedisModuleKey*>(
-        RedisModule_OpenKey(ctx, argv[i], REDISMODULE_READ | REDISMODULE_WRITE));
-    if (RedisModule_KeyType(bucket.key) == REDISMODULE_KEYTYPE_EMPTY) continue;
+    StringKey key;
+    std::string_view value;
+    if (const Error error = OpenValue(ctx, argv[i], key, value); error != Error::kNone) {
+      return ReplyError(ctx, error);
+    }
+    if (!key.exists) continue;
     // As in absorb_multi: if the first DEL propagates, so do the others.
-    if (const Error error = DeleteBucket(ctx, bucket); error != Error::kNone) {
+    if (const Error error = DeleteKey(ctx, key); error != Error::kNone) {
       return ReplyError(ctx, error);
     }
     ++deleted;

@@ -40,7 +40,7 @@ int ReplyBadInteger(RedisModuleCtx* ctx, std::string_view arg) noexcept {
 // that is not a TAT (each command words it its own way), such as another algorithm's count.
 Error Decide(RedisModuleCtx* ctx, RedisModuleString* name, const GcraLimits& limits,
              int64_t quantity, int64_t now_ns, Error invalid, GcraDecision& decision) noexcept {
-  BucketKey key;
+  StringKey key;
   std::string_view value;
   if (const Error error = OpenValue(ctx, name, key, value); error != Error::kNone) return error;
   std::optional<uint64_t> tat;
@@ -56,7 +56,7 @@ Error Decide(RedisModuleCtx* ctx, RedisModuleString* name, const GcraLimits& lim
     const size_t len = FormatUInt64(decision.new_tat_ns, digits);
     return WriteString(ctx, key, {digits, len}, decision.expire_at_ms);
   }
-  if (decision.write == GcraWrite::kDelete) return DeleteBucket(ctx, key);
+  if (decision.write == GcraWrite::kDelete) return DeleteKey(ctx, key);
   return Error::kNone;
 }
 

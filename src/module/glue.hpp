@@ -10,6 +10,7 @@
 #include "core/command.hpp"
 #include "core/stats.hpp"
 #include "module/redis.hpp"
+#include "module/string_key.hpp"
 
 namespace shield::glue {
 
@@ -95,63 +96,6 @@ int ReplyError(RedisModuleCtx* ctx, Error error) noexcept;
 
 // Replies the VERBOSE map (a flat field/value array in RESP2).
 void ReplyVerbose(RedisModuleCtx* ctx, const VerboseValues& values) noexcept;
-
-// ---- the store unit --------------------------------------------------------------------------
-
-// A bucket key opened for reading and writing, and what it held when opened. Closed when it goes
-// out of scope.
-struct BucketKey {
-  RedisModuleString* name = nullptr;
-  RedisModuleKey* key = nullptr;
-  StoredBucket stored{0, kNoExpiry};
-  bool exists = false;
-
-  BucketKey() = default;
-  BucketKey(const BucketKey&) = delete;
-  BucketKey& operator=(const BucketKey&) = delete;
-  ~BucketKey() { Close(); }
-  void Close() noexcept {
-    if (key != nullptr) RedisModule_CloseKey(key);
-    key = nullptr;
-  }
-};
-
-// Opens `name` for read and write and reads its bucket. On an error the key is closed again.
-Error OpenBucket(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out) noexcept;
-
-// Opens `name` for read and write. `value` is the string it holds (empty when missing), valid
-// until the key is written or closed; `out.stored.expire_at_ms` its expiry. A key of another type
-// is Error::kWrongType, and the key is closed again.
-Error OpenString(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out,
-                 std::string_view& value) noexcept;
-
-// OpenString without reading the expiry (`out.stored` stays empty), for a command whose value
-// alone says everything (CL.THROTTLE): the expiry lookup is a second hash lookup per call.
-Error OpenValue(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out,
-                std::string_view& value) noexcept;
-
-// Reads the expiry of an open, existing key into `key.stored.expire_at_ms` and returns it
-// (kNoExpiry when it has none).
-int64_t ReadExpiry(BucketKey& key) noexcept;
-
-// Stores `value` in place with an absolute expiry, and sends its effect, never the command, to
-// replicas and the AOF: `SET key value PXAT expire_at`. The one write path of every command.
-// When the server cannot propagate it (SET renamed away), nothing is written and the result is
-// Error::kPropagation.
-Error WriteString(RedisModuleCtx* ctx, BucketKey& bucket, std::string_view value,
-                  int64_t expire_at_ms) noexcept;
-
-// Stores `bucket` in place and sends its effect, never the command, to replicas and the AOF:
-// `SET key tokens PXAT expire_at`. When the server cannot propagate it (SET renamed away),
-// nothing is written and the result is Error::kPropagation.
-Error WriteBucket(RedisModuleCtx* ctx, BucketKey& bucket, const StoredBucket& value) noexcept;
-
-// Deletes the bucket and propagates `DEL key`; as WriteBucket when DEL cannot be propagated.
-Error DeleteBucket(RedisModuleCtx* ctx, BucketKey& bucket) noexcept;
-
-// Reads a bucket without changing anything about the key, not even how the server encodes its
-// value (a read through StringDMA would turn an integer-encoded value into a raw string).
-Error PeekBucket(RedisModuleCtx* ctx, RedisModuleString* name, StoredBucket& out) noexcept;
 
 // ---- command handlers (one per row of the command table) -------------------------------------
 

@@ -1,4 +1,5 @@
-// The store unit: the one place that reads bucket keys, writes them back and propagates writes.
+// The one store type (string_key.hpp): the one place that reads keys, writes them back and
+// propagates writes.
 #include <cstring>
 
 #include "core/gcra.hpp"
@@ -65,19 +66,19 @@ Error PeekInPlace(RedisModuleCtx* ctx, RedisModuleString* name, StoredBucket& ou
 
 }  // namespace
 
-int64_t ReadExpiry(BucketKey& key) noexcept {
+int64_t ReadExpiry(StringKey& key) noexcept {
   key.stored.expire_at_ms = ExpiryOf(key.key);
   return key.stored.expire_at_ms;
 }
 
-Error OpenString(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out,
+Error OpenString(RedisModuleCtx* ctx, RedisModuleString* name, StringKey& out,
                  std::string_view& value) noexcept {
   const Error error = OpenValue(ctx, name, out, value);
   if (error == Error::kNone && out.exists) ReadExpiry(out);
   return error;
 }
 
-Error OpenBucket(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out) noexcept {
+Error OpenCount(RedisModuleCtx* ctx, RedisModuleString* name, StringKey& out) noexcept {
   std::string_view value;
   Error error = OpenString(ctx, name, out, value);
   if (error == Error::kNone && out.exists) error = ParseValue(value, out.stored);
@@ -85,7 +86,7 @@ Error OpenBucket(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out) n
   return error;
 }
 
-Error WriteString(RedisModuleCtx* ctx, BucketKey& bucket, std::string_view value,
+Error WriteString(RedisModuleCtx* ctx, StringKey& bucket, std::string_view value,
                   int64_t expire_at_ms) noexcept {
   // Propagation first: the server sends it when the command ends, and if it cannot (SET renamed
   // away), the key must not change here alone.
@@ -107,24 +108,33 @@ Error WriteString(RedisModuleCtx* ctx, BucketKey& bucket, std::string_view value
   return Error::kNone;
 }
 
-Error WriteBucket(RedisModuleCtx* ctx, BucketKey& bucket, const StoredBucket& value) noexcept {
+Error WriteCount(RedisModuleCtx* ctx, StringKey& bucket, const StoredBucket& value) noexcept {
   char digits[kInt64TextCapacity];
   const size_t len = FormatInt64(value.tokens, digits);
   return WriteString(ctx, bucket, {digits, len}, value.expire_at_ms);
 }
 
-Error DeleteBucket(RedisModuleCtx* ctx, BucketKey& bucket) noexcept {
-  if (RedisModule_Replicate(ctx, "DEL", "s", bucket.name) != REDISMODULE_OK) {
+Error DeleteKey(RedisModuleCtx* ctx, StringKey& key) noexcept {
+  if (RedisModule_Replicate(ctx, "DEL", "s", key.name) != REDISMODULE_OK) {
     return PropagationFailed(ctx, "DEL");
   }
-  RedisModule_DeleteKey(bucket.key);
-  RedisModule_SignalModifiedKey(ctx, bucket.name);
-  RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_GENERIC, "del", bucket.name);
-  bucket.exists = false;
+  RedisModule_DeleteKey(key.key);
+  RedisModule_SignalModifiedKey(ctx, key.name);
+  RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_GENERIC, "del", key.name);
+  key.exists = false;
   return Error::kNone;
 }
 
-Error PeekBucket(RedisModuleCtx* ctx, RedisModuleString* name, StoredBucket& out) noexcept {
+Error CheckStringOrMissing(RedisModuleCtx* ctx, RedisModuleString* name) noexcept {
+  auto* key = static_cast<RedisModuleKey*>(RedisModule_OpenKey(ctx, name, REDISMODULE_READ));
+  const int type = RedisModule_KeyType(key);
+  RedisModule_CloseKey(key);
+  return type == REDISMODULE_KEYTYPE_EMPTY || type == REDISMODULE_KEYTYPE_STRING
+             ? Error::kNone
+             : Error::kWrongType;
+}
+
+Error PeekCount(RedisModuleCtx* ctx, RedisModuleString* name, StoredBucket& out) noexcept {
   out = {0, kNoExpiry};
   auto* key = static_cast<RedisModuleKey*>(RedisModule_OpenKey(ctx, name, REDISMODULE_READ));
   const int type = RedisModule_KeyType(key);
@@ -147,7 +157,7 @@ Error PeekBucket(RedisModuleCtx* ctx, RedisModuleString* name, StoredBucket& out
   return error;
 }
 
-Error OpenValue(RedisModuleCtx* ctx, RedisModuleString* name, BucketKey& out,
+Error OpenValue(RedisModuleCtx* ctx, RedisModuleString* name, StringKey& out,
                 std::string_view& value) noexcept {
   out.name = name;
   out.key = static_cast<RedisModuleKey*>(

@@ -25,7 +25,7 @@ int WindowCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
   const WindowArgs args = ParseWindowArgs({views, count}, now_ms);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
 
-  BucketKey key;
+  StringKey key;
   std::string_view value;
   if (const Error error = OpenString(ctx, argv[1], key, value); error != Error::kNone) {
     return ReplyError(ctx, error);
@@ -70,14 +70,14 @@ int QuotaCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexce
   const QuotaArgs args = ParseQuotaArgs({views, count}, now_ms);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
 
-  BucketKey key;
-  if (const Error error = OpenBucket(ctx, argv[1], key); error != Error::kNone) {
+  StringKey key;
+  if (const Error error = OpenCount(ctx, argv[1], key); error != Error::kNone) {
     return ReplyError(ctx, error);
   }
   const QuotaDecision decision =
       QuotaAbsorb(args.limits, args.period, key.stored, args.tokens, now_ms);
   if (decision.allowed) {
-    const Error error = WriteBucket(ctx, key, QuotaStore(decision.after));
+    const Error error = WriteCount(ctx, key, QuotaStore(decision.after));
     if (error != Error::kNone) return ReplyError(ctx, error);
   }
   CountDecision(decision.allowed, static_cast<uint64_t>(args.tokens));

@@ -184,6 +184,24 @@ TEST(Refund, FullBucketIsLeftAsItIs) {
   EXPECT_FALSE(key.stored().has_value());
 }
 
+TEST(RefundDecision, WritesNothingForAFullBucketAndCountsNothing) {
+  const BucketLimits limits = PlainLimits(10, 60'000);
+  const RefundDecision missing = Refund(limits, {0, kNoExpiry}, 3, kStartMs);
+  EXPECT_FALSE(missing.write);
+  EXPECT_EQ(missing.available, 10);
+  EXPECT_EQ(missing.refunded, 0);
+}
+
+TEST(RefundDecision, CountsOnlyWhatTheBucketWasShortOf) {
+  const BucketLimits limits = PlainLimits(10, 60'000);
+  // 7 tokens, written just now (the original's format: the TTL is a whole window then).
+  const RefundDecision decision = Refund(limits, {7, kStartMs + 60'000}, 5, kStartMs);
+  EXPECT_TRUE(decision.write);
+  EXPECT_EQ(decision.available, 10);
+  EXPECT_EQ(decision.refunded, 3);
+  EXPECT_EQ(decision.store.tokens, 10);
+}
+
 TEST(Refund, HugeRefundOfAHugeBucketDoesNotOverflow) {
   FakeKey key(kMax, 1'000);
   key.Absorb(kMax);

@@ -37,13 +37,12 @@ class FakeKey {
     return decision.after.available;
   }
 
-  // Replies like SHIELD.refund: tokens in the bucket afterwards.
+  // Replies like SHIELD.refund: tokens in the bucket afterwards. The core decides; the fake only
+  // carries the decision out, as the glue does.
   int64_t Refund(int64_t tokens) {
-    const BucketState before = State();
-    if (before.available >= limits_.max_tokens) return before.available;
-    const BucketState after = Give(limits_, before, tokens);
-    Write(after);
-    return after.available;
+    const RefundDecision decision = shield::Refund(limits_, Read(), tokens, clock.now_ms());
+    if (decision.write) stored_ = decision.store;
+    return decision.available;
   }
 
   // The bucket now, as SHIELD.inspect reads it.
