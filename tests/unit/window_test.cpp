@@ -303,7 +303,7 @@ int64_t MaxInAnyWindow(const std::vector<std::pair<int64_t, int64_t>>& admitted,
   return best;
 }
 
-// The bound docs/design.md#the-sliding-windows-bound states: 2 * limit - ceil(2 * limit / window_ms).
+// The bound of docs/design.md#the-sliding-windows-bound: 2 * limit - ceil(2 * limit / window_ms).
 int64_t StatedBound(int64_t limit, int64_t window_ms) {
   return 2 * limit - (2 * limit + window_ms - 1) / window_ms;
 }
