@@ -11,6 +11,21 @@ namespace {
 // well inside 2^128.
 using Wide = UInt128;
 
+// a / b and a % b for b > 0: in 64 bits when `a` fits (every ordinary bucket), which is several
+// times cheaper than a 128-bit division.
+struct QuotientRemainder {
+  Wide quotient;
+  Wide remainder;
+};
+QuotientRemainder DivMod(Wide a, int64_t b) noexcept {
+  const auto divisor = static_cast<uint64_t>(b);
+  if (a <= UINT64_MAX) {
+    const auto narrow = static_cast<uint64_t>(a);
+    return {narrow / divisor, narrow % divisor};
+  }
+  return {a / divisor, a % divisor};
+}
+
 // ceil(a * b / c) for positive int64 operands, exact in 128 bits.
 Wide MulDivCeil(int64_t a, int64_t b, int64_t c) noexcept {
   const Wide product = static_cast<Wide>(a) * static_cast<Wide>(b);
@@ -72,9 +87,8 @@ BucketState StateAt(const BucketLimits& limits, const StoredBucket& stored,
 
   // Whole tokens refilled, and the refill left over in units of 1/period_ms of a token.
   const Wide accrued = static_cast<Wide>(elapsed_ms) * static_cast<Wide>(limits.capacity);
-  const Wide refilled = accrued / static_cast<Wide>(limits.period_ms);
+  const auto [refilled, leftover] = DivMod(accrued, limits.period_ms);
   if (refilled >= static_cast<Wide>(max_tokens - start)) return {max_tokens, 0, 0};
-  const Wide leftover = accrued % static_cast<Wide>(limits.period_ms);
   return {start + static_cast<int64_t>(refilled), static_cast<int64_t>(leftover), stalled_ms};
 }
 

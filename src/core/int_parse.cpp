@@ -1,6 +1,6 @@
 #include "core/int_parse.hpp"
 
-#include <charconv>
+#include <cstring>
 #include <limits>
 
 namespace shield {
@@ -9,11 +9,32 @@ namespace {
 // Decimal digits that always fit in uint64 (10^19 - 1 < 2^64): no overflow check needed.
 constexpr std::size_t kSafeDigits = 19;
 
-// Writes `value` with to_chars; the one formatter of both signed and unsigned values.
-template <typename T>
-std::size_t FormatDecimal(T value, char* out) noexcept {
-  const auto result = std::to_chars(out, out + kInt64TextCapacity, value);
-  return static_cast<std::size_t>(result.ptr - out);
+// Writes `magnitude` in decimal, two digits a step from the end of a scratch buffer, after a '-'
+// when `negative`: the one formatter of signed and unsigned values.
+std::size_t FormatDecimal(uint64_t magnitude, bool negative, char* out) noexcept {
+  static constexpr char kPairs[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+      "8081828384858687888990919293949596979899";
+  char scratch[kInt64TextCapacity];
+  char* at = scratch + sizeof scratch;
+  while (magnitude >= 100) {
+    const auto pair = static_cast<std::size_t>(magnitude % 100) * 2;
+    magnitude /= 100;
+    *--at = kPairs[pair + 1];
+    *--at = kPairs[pair];
+  }
+  if (magnitude >= 10) {
+    const auto pair = static_cast<std::size_t>(magnitude) * 2;
+    *--at = kPairs[pair + 1];
+    *--at = kPairs[pair];
+  } else {
+    *--at = static_cast<char>('0' + magnitude);
+  }
+  if (negative) *--at = '-';
+  const auto len = static_cast<std::size_t>(scratch + sizeof scratch - at);
+  std::memcpy(out, at, len);
+  return len;
 }
 
 }  // namespace
@@ -67,6 +88,13 @@ std::optional<int64_t> ParseStrictInt64(std::string_view text) noexcept {
 }
 
 std::optional<int64_t> ParseStoredInt64(std::string_view text) noexcept {
+  // The common case first: a count as Shield writes it, up to 18 digits without a sign.
+  if (!text.empty() && text.size() <= kDigitsThatFit && text.front() >= '0' &&
+      text.front() <= '9') {
+    const auto value = ParseDigits(text);
+    if (value) return static_cast<int64_t>(*value);
+    return std::nullopt;
+  }
   bool negative = false;
   if (!text.empty() && (text.front() == '-' || text.front() == '+')) {
     negative = text.front() == '-';
@@ -78,11 +106,14 @@ std::optional<int64_t> ParseStoredInt64(std::string_view text) noexcept {
 }
 
 std::size_t FormatInt64(int64_t value, char* out) noexcept {
-  return FormatDecimal(value, out);
+  // The magnitude of INT64_MIN is 2^63, which fits in uint64.
+  const uint64_t magnitude =
+      value < 0 ? 0 - static_cast<uint64_t>(value) : static_cast<uint64_t>(value);
+  return FormatDecimal(magnitude, value < 0, out);
 }
 
 std::size_t FormatUInt64(uint64_t value, char* out) noexcept {
-  return FormatDecimal(value, out);
+  return FormatDecimal(value, false, out);
 }
 
 }  // namespace shield

@@ -22,6 +22,9 @@ std::optional<int64_t> ParseStrictInt64(std::string_view text) noexcept;
 // Anything else (empty, binary, spaces, floats, out of range) is not a token count.
 std::optional<int64_t> ParseStoredInt64(std::string_view text) noexcept;
 
+// Decimal digits that always fit in int64 (10^18 - 1 < 2^63).
+inline constexpr std::size_t kDigitsThatFit = 18;
+
 // Reads decimal digits (leading zeros allowed, no sign) as a number up to `limit`; nullopt for
 // anything else or a larger number.
 std::optional<uint64_t> ParseDigits(std::string_view digits, uint64_t limit = UINT64_MAX) noexcept;

@@ -100,5 +100,28 @@ TEST(FormatInt64, WritesCanonicalDecimalThatParsesBack) {
   }
 }
 
+TEST(FormatInt64, WritesEveryDigitCountAndBothSignsAsToStringDoes) {
+  int64_t power = 1;
+  for (int digits = 1; digits <= 18; ++digits, power *= 10) {
+    for (const int64_t value : {power, power - 1, power + 1, 9 * power, -power, 1 - power}) {
+      char buffer[kInt64TextCapacity];
+      EXPECT_EQ(std::string(buffer, FormatInt64(value, buffer)), std::to_string(value));
+    }
+  }
+}
+
+TEST(FormatUInt64, WritesTheLargestUnsignedValue) {
+  char buffer[kInt64TextCapacity];
+  EXPECT_EQ(std::string(buffer, FormatUInt64(UINT64_MAX, buffer)), "18446744073709551615");
+  EXPECT_EQ(std::string(buffer, FormatUInt64(0, buffer)), "0");
+}
+
+TEST(ParseStoredInt64, ReadsEighteenDigitsAndLeadingZerosAsBefore) {
+  EXPECT_EQ(ParseStoredInt64("999999999999999999"), 999'999'999'999'999'999);
+  EXPECT_EQ(ParseStoredInt64("000000000000000007"), 7);
+  EXPECT_EQ(ParseStoredInt64("12a"), std::nullopt);
+  EXPECT_EQ(ParseStoredInt64("9223372036854775807"), kMax);
+}
+
 }  // namespace
 }  // namespace shield
