@@ -210,3 +210,14 @@ def test_command_getkeys_finds_every_key_of_reset(shared_server):
     c.set_response_callback("COMMAND", lambda response, **options: response)
     assert c.execute_command("COMMAND", "GETKEYS", "SHIELD.reset", "a", "b", "c") == ["a", "b", "c"]
     assert c.execute_command("COMMAND", "GETKEYS", "SHIELD.refund", "a", "10", "60", "1", "BURST", "5") == ["a"]
+
+
+def test_reset_of_ten_thousand_keys_with_repeats_deletes_each_once(r):
+    keys = [f"reset:{{many}}:{uuid.uuid4().hex}" for _ in range(10_000)]
+    with r.pipeline(transaction=False) as pipe:
+        for k in keys[:5_000]:
+            pipe.execute_command("SHIELD.absorb", k, 10, 60)
+        pipe.execute()
+    # Each existing key named twice: deleted once, counted once.
+    assert r.execute_command("SHIELD.reset", *keys, *keys[:5_000]) == 5_000
+    assert r.exists(*keys[:100]) == 0
