@@ -6,7 +6,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 SHIELD_DEPS=bench "$root/scripts/install-deps.sh"
-# Its own Release build, so a test run's build/ is left alone.
+# Its own Release build, so a test run's build/ is left alone. SHIELD_BUILD_BENCH builds the floor
+# module (bench/floor) and the core's Google Benchmark, which only the benchmark uses.
 SHIELD_BUILD_DIR="$root/build-bench" SHIELD_BUILD_TYPE=Release "$root/scripts/build.sh" \
   -DSHIELD_BUILD_BENCH=ON -DSHIELD_BUILD_TESTS=OFF
 if [ ! -d "$here/node/node_modules/rate-limiter-flexible" ]; then

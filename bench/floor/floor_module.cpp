@@ -1,9 +1,13 @@
-// The benchmark's floor: three commands that do only the work the module API imposes on any
+// The benchmark's floor: four commands that do only the work the module API imposes on any
 // command reading or writing a bucket (open the key, check its type, read the string and its
 // expiry; for a write also resize, store, set the expiry and propagate the effect). No argument
 // is parsed and nothing is computed, so the cost of a Shield command over the matching floor
 // command, measured in the same run on the same server, is what Shield itself adds.
-// Not part of the product: bench/bench.py loads it next to Shield.
+// FLOOR.read is the floor of a denied absorb: a write command that writes nothing, which opens its
+// key for writing because it learns it will write nothing only after reading. FLOOR.read_ro and
+// FLOOR.call_read are the floors of SHIELD.inspect, a read-only command.
+// Not part of the product: built only with -DSHIELD_BUILD_BENCH=ON; bench/bench.py and
+// bench/instructions.py load it next to Shield.
 #include <cstring>
 
 #include "redismodule.h"
@@ -27,18 +31,33 @@ bool ReadString(RedisModuleKey* key, size_t& len) {
   return true;
 }
 
-// FLOOR.read <key> <a> <b> <c>
-//
-// Opens <key> for reading, reads the string in place and its expiry; <a> <b> <c> are ignored.
-// Reply: integer, the length of the string (0 for a missing key). WRONGTYPE for a non-string.
-int ReadCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) {
+// Opens <key> with `mode`, reads the string in place and its expiry, and replies with its length
+// (0 for a missing key), or WRONGTYPE for a non-string. Ignores <a> <b> <c>.
+int ReadReply(RedisModuleCtx* ctx, RedisModuleString** argv, int argc, int mode) {
   if (argc != 5) return RedisModule_WrongArity(ctx);
-  auto* key = static_cast<RedisModuleKey*>(RedisModule_OpenKey(ctx, argv[1], REDISMODULE_READ));
+  auto* key = static_cast<RedisModuleKey*>(RedisModule_OpenKey(ctx, argv[1], mode));
   size_t len = 0;
   const bool is_string = ReadString(key, len);
   RedisModule_CloseKey(key);
   if (!is_string) return RedisModule_ReplyWithError(ctx, REDISMODULE_ERRORMSG_WRONGTYPE);
   return RedisModule_ReplyWithLongLong(ctx, static_cast<long long>(len));
+}
+
+// FLOOR.read <key> <a> <b> <c>
+//
+// What a denied absorb cannot avoid: a write command (flags as SHIELD.absorb's) that opens <key>
+// for reading and writing, reads the string in place and its expiry, and writes nothing.
+// <a> <b> <c> are ignored. Reply: integer, the length of the string (0 for a missing key).
+// WRONGTYPE for a non-string.
+int ReadCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) {
+  return ReadReply(ctx, argv, argc, REDISMODULE_READ | REDISMODULE_WRITE);
+}
+
+// FLOOR.read_ro <key> <a> <b> <c>
+//
+// FLOOR.read as a read-only command: opens <key> for reading only. Same replies.
+int ReadOnlyCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) {
+  return ReadReply(ctx, argv, argc, REDISMODULE_READ);
 }
 
 // FLOOR.write <key> <a> <b> <c>
@@ -95,7 +114,10 @@ extern "C" __attribute__((visibility("default"))) int RedisModule_OnLoad(
     RedisModuleCtx* ctx, RedisModuleString** /*argv*/, int /*argc*/) {
   if (RedisModule_Init(ctx, "FLOOR", 1, REDISMODULE_APIVER_1) == REDISMODULE_ERR)
     return REDISMODULE_ERR;
-  if (RedisModule_CreateCommand(ctx, "FLOOR.read", ReadCommand, "readonly fast", 1, 1, 1) ==
+  if (RedisModule_CreateCommand(ctx, "FLOOR.read", ReadCommand, "write deny-oom fast", 1, 1, 1) ==
+      REDISMODULE_ERR)
+    return REDISMODULE_ERR;
+  if (RedisModule_CreateCommand(ctx, "FLOOR.read_ro", ReadOnlyCommand, "readonly fast", 1, 1, 1) ==
       REDISMODULE_ERR)
     return REDISMODULE_ERR;
   if (RedisModule_CreateCommand(ctx, "FLOOR.write", WriteCommand, "write deny-oom fast", 1, 1, 1) ==
