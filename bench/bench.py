@@ -2,8 +2,8 @@
 """Shield's benchmark: SHIELD.absorb next to SET, SET PX, INCR and the Lua scripts users write.
 
 Everything runs against one redis-server with the module, started here on a free loopback port,
-in interleaved rounds; medians are reported. The floor module (bench/floor) is loaded next to
-Shield: its commands do only what the module API imposes on any bucket command, and each Shield
+in interleaved rounds; medians are reported. The floor module (bench/floor, built only with
+-DSHIELD_BUILD_BENCH=ON) is loaded next to Shield: its commands do only what the module API imposes on any bucket command, and each Shield
 command is also reported as a ratio to its floor, measured in the same run on the same server.
 Writes results/results.json, results/results.md and results/chart.png. Run it through
 bench/run.sh, which installs and builds what it needs; `--quick` is a smoke run of a few seconds.
@@ -24,53 +24,23 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+# What tests and the benchmark share (the workloads, the callgrind counts, the server helper).
 sys.path.insert(0, str(REPO / "tests" / "support"))
 
+from shield_instructions import MEASURED, measure  # noqa: E402
 from shield_servers import Server, wait_until  # noqa: E402
+from shield_workloads import BIG, PREPARE, WORKLOADS, default_floor, needs_floor, prepare_keys  # noqa: E402
 
 KEYSPACE = 100_000
-BIG = 1_000_000_000_000  # a capacity no benchmark run can exhaust
-YEAR = 365 * 24 * 3600  # the refund buckets' period: they refill BIG tokens a year
-
-# name -> (command words for redis-benchmark, INFO commandstats entry, keys to prepare)
-WORKLOADS = {
-    "SET": (["SET", "k:__rand_int__", "v"], "set", None),
-    "SET PX": (["SET", "k:__rand_int__", "v", "PX", "60000"], "set", None),
-    "SET PX new": (["SET", "n:__rand_int__", "v", "PX", "60000"], "set", "new"),
-    "INCR": (["INCR", "i:__rand_int__"], "incr", None),
-    "absorb new": (["SHIELD.absorb", "n:__rand_int__", str(BIG), "60", "1"], "SHIELD.absorb", "new"),
-    "absorb allowed": (["SHIELD.absorb", "a:__rand_int__", str(BIG), "60", "1"], "SHIELD.absorb", "allowed"),
-    "absorb denied": (["SHIELD.absorb", "d:__rand_int__", "1", "3600", "1"], "SHIELD.absorb", "denied"),
-    "Lua bucket": (["EVALSHA", "{bucket}", "1", "l:__rand_int__", str(BIG), "60", "1"], "evalsha", None),
-    "Lua GCRA": (["EVALSHA", "{gcra}", "1", "g:__rand_int__", str(BIG), "60", "1"], "evalsha", None),
-    # The floor module's commands, on live keys (FLOOR.write on its own keys, which hold its value).
-    "floor write": (["FLOOR.write", "f:__rand_int__", "1", "1", "1"], "FLOOR.write", "floor"),
-    "floor read": (["FLOOR.read", "a:__rand_int__", "1", "1", "1"], "FLOOR.read", "allowed"),
-    "floor call read": (["FLOOR.call_read", "a:__rand_int__", "1", "1", "1"], "FLOOR.call_read", "allowed"),
-    "absorb VERBOSE": (["SHIELD.absorb", "a:__rand_int__", str(BIG), "60", "1", "VERBOSE"], "SHIELD.absorb",
-                       "allowed"),
-    "inspect": (["SHIELD.inspect", "a:__rand_int__", str(BIG), "60", "1"], "SHIELD.inspect", "allowed"),
-    # redis-benchmark draws a number for each __rand_int__, so the two keys have different numbers;
-    # the suffixes keep them apart when the numbers match.
-    "absorb_multi 2": (["SHIELD.absorb_multi", "{m:__rand_int__}:a", str(BIG), "60", "1",
-                        "{m:__rand_int__}:b", str(BIG), "60", "1"], "SHIELD.absorb_multi", "multi"),
-    "refund": (["SHIELD.refund", "r:__rand_int__", str(BIG), str(YEAR), "1"], "SHIELD.refund", "refund"),
-    "absorb BURST": (["SHIELD.absorb", "b:__rand_int__", str(BIG), "60", "1", "BURST", str(2 * BIG)],
-                     "SHIELD.absorb", "burst"),
-    # The other algorithms, on live keys. CL.THROTTLE at one token a minute with a huge burst:
-    # a fast rate would let every key expire between calls.
-    "CL.THROTTLE allowed": (["CL.THROTTLE", "t:__rand_int__", str(BIG), "1", "60", "1"], "cl.throttle", "throttle"),
-    "CL.THROTTLE denied": (["CL.THROTTLE", "u:__rand_int__", "0", "1", "3600"], "cl.throttle", "throttled"),
-    "gcra allowed": (["SHIELD.gcra", "g:__rand_int__", "1", "60", "1", "BURST", str(BIG)], "SHIELD.gcra", "gcra"),
-    "window allowed": (["SHIELD.window", "w:__rand_int__", str(BIG), "3600", "1"], "SHIELD.window", "window"),
-    "quota allowed": (["SHIELD.quota", "q:__rand_int__", str(BIG), "MONTH", "1"], "SHIELD.quota", "quota"),
-}
 
 # Ratios of a workload's cost to its floor's (or to plain absorb), with the issue's targets.
+# A denied absorb is a write command that writes nothing: its floor is FLOOR.read, which opens the
+# key read+write as any write command must. SHIELD.inspect is read-only: its floors are the
+# read-only FLOOR.read_ro and FLOOR.call_read (GET through RedisModule_Call).
 FLOOR_RATIOS = [
     ("absorb allowed", "floor write", 1.10),
     ("absorb denied", "floor read", 1.10),
-    ("inspect", "floor read", 1.15),
+    ("inspect", "floor read ro", 1.15),
     ("inspect", "floor call read", 1.15),
     ("absorb VERBOSE", "absorb allowed", 1.15),
     ("absorb_multi 2", "absorb allowed", 1.6),
@@ -85,33 +55,6 @@ FLOOR_RATIOS = [
     ("quota allowed", "absorb allowed", None),
     ("quota allowed", "floor write", None),
 ]
-
-PREPARE = {
-    # Every key of the space holds a live bucket that will keep granting.
-    "allowed": ("a:%012d", f"redis.call('SHIELD.absorb', key, '{BIG}', '60', '1')"),
-    # Every key of the space holds an exhausted bucket that refills in an hour.
-    "denied": ("d:%012d", "redis.call('SHIELD.absorb', key, '1', '3600', '1')"),
-    # Every key holds the floor module's value, so FLOOR.write overwrites it without resizing.
-    "floor": ("f:%012d", "redis.call('FLOOR.write', key, '1', '1', '1')"),
-    # Two live buckets per number, {m:N}:a and {m:N}:b.
-    "multi": ("{m:%012d}", f"redis.call('SHIELD.absorb', key .. ':a', '{BIG}', '60', '1') "
-                           f"redis.call('SHIELD.absorb', key .. ':b', '{BIG}', '60', '1')"),
-    # Half-empty buckets that take half a year to refill: every refund writes, none fills a bucket.
-    "refund": ("r:%012d", f"redis.call('DEL', key) redis.call('SHIELD.absorb', key, '{BIG}', '{YEAR}', '{BIG // 2}')"),
-    # Live buckets holding up to twice their capacity.
-    "burst": ("b:%012d", f"redis.call('SHIELD.absorb', key, '{BIG}', '60', '1', 'BURST', '{2 * BIG}')"),
-    "throttle": ("t:%012d", f"redis.call('CL.THROTTLE', key, '{BIG}', '1', '60')"),
-    "throttled": ("u:%012d", "redis.call('CL.THROTTLE', key, '0', '1', '3600')"),
-    "gcra": ("g:%012d", f"redis.call('SHIELD.gcra', key, '1', '60', '1', 'BURST', '{BIG}')"),
-    "window": ("w:%012d", f"redis.call('SHIELD.window', key, '{BIG}', '3600', '1')"),
-    "quota": ("q:%012d", f"redis.call('SHIELD.quota', key, '{BIG}', 'MONTH', '1')"),
-}
-
-
-def default_floor(module):
-    """Where the CMake build puts the floor module, next to the Shield module it built."""
-    return os.environ.get("SHIELD_FLOOR_MODULE") or str(Path(module).parent / "bench" / "floor" / "libshield_floor.so")
-
 
 def run(cmd, **kwargs):
     done = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
@@ -132,14 +75,6 @@ def commandstat(client, name):
     stats = client.info("commandstats")
     entry = stats.get(f"cmdstat_{name}")
     return float(entry["usec_per_call"]) if entry else float("nan")
-
-
-def prepare_keys(client, kind, keyspace):
-    pattern, call = PREPARE[kind]
-    script = (f"for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do local key = string.format('{pattern}', i) "
-              f"{call} end return 1")
-    for start in range(0, keyspace, 50_000):
-        client.eval(script, 0, start, min(keyspace, start + 50_000) - 1)
 
 
 def throughput(server, rounds, requests, names):
@@ -438,7 +373,9 @@ def main():
     binary = shutil.which("redis-server")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    server = Server(binary, module=args.module, extra_args=["--appendonly", "no", "--loadmodule", floor]).start()
+    # The floor module (built only with -DSHIELD_BUILD_BENCH=ON, as bench/run.sh does) when a workload calls it.
+    floor_args = ["--loadmodule", floor] if needs_floor(names) else []
+    server = Server(binary, module=args.module, extra_args=["--appendonly", "no", *floor_args]).start()
     try:
         version = server.client().info("server")["redis_version"]
         results = {
@@ -464,7 +401,6 @@ def main():
         results["core"] = core_bench()
         if shutil.which("valgrind"):
             print("instructions (callgrind) ...", flush=True)
-            from instructions import MEASURED, measure
             counted = [n for n in MEASURED if n in names]
             results["instructions"] = measure(str(Path(args.module).resolve()), counted, floor=floor)
     results["floor_ratios"] = floor_ratios(results)

@@ -9,15 +9,11 @@ the `cluster` entries that run this folder. The long form, with its results file
 """
 
 import os
-import sys
 import tempfile
 
 import pytest
-from shield_servers import REPO
 
-sys.path.insert(0, str(REPO / "bench"))
-
-import chaos  # noqa: E402
+import shield_chaos as chaos
 
 pytestmark = pytest.mark.skipif(os.environ.get("SHIELD_CHAOS") != "1",
                                 reason="the chaos run takes minutes: set SHIELD_CHAOS=1 (ctest -L chaos)")

@@ -4,13 +4,9 @@ figure printed; anything up to exactly 3% above passes, and so does a decrease. 
 comparison with made-up figures: no server, no valgrind."""
 
 import json
-import sys
 
+import shield_instructions as instructions
 from shield_servers import REPO
-
-sys.path.insert(0, str(REPO / "bench"))
-
-import instructions  # noqa: E402
 
 
 def test_a_workload_costing_more_than_three_percent_above_its_baseline_fails_with_its_figure():

@@ -8,16 +8,12 @@ per server kind; the long form (10 million calls over a million buckets, any ser
 
 import os
 import shutil
-import sys
 
 import pytest
 
 import shield_servers
-from shield_servers import MODULE, REPO, require
-
-sys.path.insert(0, str(REPO / "bench"))
-
-import soak  # noqa: E402
+import shield_soak as soak
+from shield_servers import MODULE, require
 
 
 def test_after_200k_absorbs_and_resets_memory_is_back_to_baseline_and_counters_equal_the_calls():
