@@ -7,8 +7,8 @@
 //  1. A bucket has a rate, `capacity / period_ms` tokens per millisecond, and a maximum M
 //     (`capacity`, or BURST's n). Its window is the time an empty bucket takes to fill:
 //     ceil(M * period_ms / capacity) ms.
-//  2. Storage (docs/design.md, "How a bucket is stored"): a key holds a decimal count c and an absolute
-//     expiry E. At time t the bucket holds, exactly,
+//  2. Storage (docs/design.md, "How a bucket is stored"): a key holds a decimal count c and an
+//     absolute expiry E. At time t the bucket holds, exactly,
 //         level(t) = min(M, clamp(c, 0, M) + rate * max(0, t - (E - window)))
 //     a missing key, or one without expiry, is full (level M); a key is gone once the clock has
 //     passed its expiry (Redis's rule: t > E). When E - t is longer than the window (a key
