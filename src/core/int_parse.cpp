@@ -41,17 +41,17 @@ std::size_t FormatDecimal(uint64_t magnitude, bool negative, char* out) noexcept
 
 // Up to kSafeDigits digits take a loop without overflow checks (most arguments are short),
 // longer ones the checked loop.
-std::optional<uint64_t> ParseDigits(std::string_view text, uint64_t limit) noexcept {
-  if (text.empty()) return std::nullopt;
+std::optional<uint64_t> ParseDigits(std::string_view digits, uint64_t limit) noexcept {
+  if (digits.empty()) return std::nullopt;
   uint64_t magnitude = 0;
-  if (text.size() <= kSafeDigits) {
-    for (const char c : text) {
+  if (digits.size() <= kSafeDigits) {
+    for (const char c : digits) {
       const auto digit = static_cast<unsigned>(c - '0');
       if (digit > 9) return std::nullopt;
       magnitude = magnitude * 10 + digit;
     }
   } else {
-    for (const char c : text) {
+    for (const char c : digits) {
       const auto digit = static_cast<unsigned>(c - '0');
       if (digit > 9) return std::nullopt;
       if (__builtin_mul_overflow(magnitude, 10u, &magnitude) ||
