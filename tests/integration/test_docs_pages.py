@@ -24,7 +24,8 @@ import sys
 import urllib.request
 
 import pytest
-from shield_servers import HOST, MODULE, REPO, cli_binary, free_port, require, wait_until
+from shield_servers import (HOST, MODULE, REPO, cli_binary, free_port, require, server_environment,
+                            wait_until)
 
 README = REPO / "README.md"
 PAGES = [README] + [REPO / "docs" / name for name in (
@@ -158,7 +159,7 @@ def test_configuration_block_loads_shield(text, server_binary, tmp_path):
     port = free_port()
     process = subprocess.Popen([server_binary, str(config), "--port", str(port), "--bind", HOST,
                                 "--save", "", "--dir", str(tmp_path)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=server_environment())
     try:
         def modules():
             done = subprocess.run([cli_binary(), "-h", HOST, "-p", str(port), "MODULE", "LIST"],

@@ -12,7 +12,8 @@ import uuid
 import pytest
 import redis
 from shield_cluster import Cluster, wait_for_promotion
-from shield_servers import HOST, MODULE, REPO, RespClient, free_port, require, wait_until
+from shield_servers import (HOST, MODULE, REPO, RespClient, free_port, require, server_environment,
+                            wait_until)
 
 
 def key(prefix="prod"):
@@ -200,7 +201,7 @@ def test_acl_rules_naming_shield_commands_load_with_the_module_at_a_restart(serv
                       "user app on >pw ~ratelimit:* +shield.absorb -shield.stats_reset\n")
     process = subprocess.Popen([server_binary, str(config), "--port", str(port), "--bind", HOST,
                                 "--save", "", "--dir", str(tmp_path)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=server_environment())
     try:
         def app():
             return redis.Redis(host=HOST, port=port, username="app", password="pw",
@@ -222,7 +223,9 @@ def test_where_module_commands_have_categories_minus_admin_keeps_a_user_from_res
     r = server.client()
     with RespClient(server.port) as c:
         categories = c.call("COMMAND", "INFO", "SHIELD.stats_reset")[0][6]
-    require("@admin" in categories, "this server gives module commands no categories (Redis 7.0)")
+    if "@admin" not in categories:
+        pytest.skip("this server gives module commands no categories (Redis 7.0): "
+                    "test_acl_categories.py tests its rule, -shield.stats_reset")
     r.execute_command("ACL", "SETUSER", "ops", "on", ">pw", "~*", "+@all", "-@admin")
     with server.client(username="ops", password="pw") as ops:
         with pytest.raises(redis.exceptions.NoPermissionError):

@@ -141,6 +141,20 @@ def free_port(with_bus=False):
     raise RuntimeError("no free port")
 
 
+def server_environment():
+    """The environment a test server runs in: this one, plus the sanitizer runtime the module was
+    built against when SHIELD_SERVER_PRELOAD names one (scripts/test.sh's sanitizer pass). Every
+    test that starts a server itself passes it, so an ASan-built module loads there too."""
+    env = dict(os.environ)
+    preload = os.environ.get("SHIELD_SERVER_PRELOAD")
+    if preload:
+        env["LD_PRELOAD"] = preload
+        # verify_asan_link_order=0: tests/support/nodeepbind.c may come first (servers that load
+        # modules with RTLD_DEEPBIND)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1:verify_asan_link_order=0")
+    return env
+
+
 class Server:
     """One server process with the Shield module loaded."""
 
@@ -172,15 +186,9 @@ class Server:
         return args + self.extra_args
 
     def start(self, timeout=15.0):
-        env = dict(os.environ)
-        preload = os.environ.get("SHIELD_SERVER_PRELOAD")
-        if preload:  # a sanitizer runtime the module was built against (scripts/test.sh)
-            env["LD_PRELOAD"] = preload
-            # verify_asan_link_order=0: tests/support/nodeepbind.c may come first (servers that
-            # load modules with RTLD_DEEPBIND)
-            env.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1:verify_asan_link_order=0")
         stderr = open(os.path.join(self.dir, "stderr.log"), "ab")
-        self.process = subprocess.Popen(self.args(), stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+        self.process = subprocess.Popen(self.args(), stdout=subprocess.DEVNULL, stderr=stderr,
+                                        env=server_environment())
         stderr.close()
         wait_until(self._ready, timeout=timeout, what=f"server on port {self.port} to answer PING")
         return self
