@@ -3,9 +3,9 @@
 // Shield's core.
 #define SHIELD_DEFINES_MODULE_API
 #include <strings.h>
+#include <sys/time.h>
 
 #include <cstdio>
-#include <ctime>
 
 #include "module/redis.hpp"
 // command_info.hpp uses the types of redismodule.h.
@@ -94,12 +94,13 @@ int64_t NowUs() noexcept {
   if (cached_microseconds != nullptr) return static_cast<int64_t>(cached_microseconds());
   // Redis 7.0 has no microsecond clock in its module API; RedisModule_Milliseconds() * 1000
   // would read up to a millisecond early, and GCRA (CL.THROTTLE, SHIELD.gcra) would then deny at a
-  // limit's exact boundary where redis-cell, reading nanoseconds, allows. This is the clock
-  // Redis 7.0's own mstime() reads (gettimeofday is CLOCK_REALTIME).
-  timespec now{};
-  clock_gettime(CLOCK_REALTIME, &now);
+  // limit's exact boundary where redis-cell, reading nanoseconds, allows. gettimeofday is the
+  // clock Redis 7.0's own ustime() and mstime() read, and an import every glibc since 2.2.5 has
+  // (clock_gettime would need 2.17: docs/deploy.md promises 2.14).
+  timeval now{};
+  gettimeofday(&now, nullptr);
   return static_cast<int64_t>(now.tv_sec) * kMillisPerSecond * kMicrosPerMilli +
-         static_cast<int64_t>(now.tv_nsec) / kNanosPerMicro;
+         static_cast<int64_t>(now.tv_usec);
 }
 
 }  // namespace shield::glue
