@@ -206,8 +206,7 @@ int ResetCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexce
   long long deleted = 0;
   for (int i = 1; i < argc; ++i) {
     StringKey key;
-    std::string_view value;
-    if (const Error error = OpenValue(ctx, argv[i], key, value); error != Error::kNone) {
+    if (const Error error = OpenStringKey(ctx, argv[i], key); error != Error::kNone) {
       return ReplyError(ctx, error);
     }
     if (!key.exists) continue;

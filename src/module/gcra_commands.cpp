@@ -84,7 +84,7 @@ int ThrottleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noe
   const ThrottleArgs args = ParseThrottleArgs({views, count});
   if (args.error == Error::kCellInteger) return ReplyBadInteger(ctx, views[args.bad_integer]);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
-  const int64_t now_ns = NowUs() * 1000;
+  const int64_t now_ns = NowUs() * kNanosPerMicro;
   if (const Error error = CheckTatRoom(args.limits.interval_ns, now_ns, Error::kCellPeriodTooLarge);
       error != Error::kNone) {
     return ReplyError(ctx, error);
@@ -124,7 +124,7 @@ int GcraCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcep
   std::string_view views[kMaxArgsAfterKey];
   size_t count = 0;
   if (!ArgsAfterKey(argv, argc, 2, views, count)) return ReplyError(ctx, Error::kArity);
-  const int64_t now_ns = NowUs() * 1000;
+  const int64_t now_ns = NowUs() * kNanosPerMicro;
   BucketArgs args = ParseBucketArgs({views, count}, kGcraSyntax);
   // SHIELD.absorb's errors for a period or burst too long to store, then the TAT's own bound.
   if (args.error == Error::kNone) args.error = CheckExpiry(args, now_ns / kNanosPerMilli);

@@ -157,19 +157,23 @@ Error PeekCount(RedisModuleCtx* ctx, RedisModuleString* name, StoredBucket& out)
   return error;
 }
 
-Error OpenValue(RedisModuleCtx* ctx, RedisModuleString* name, StringKey& out,
-                std::string_view& value) noexcept {
+Error OpenStringKey(RedisModuleCtx* ctx, RedisModuleString* name, StringKey& out) noexcept {
   out.name = name;
   out.key = static_cast<RedisModuleKey*>(
       RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE));
   const int type = RedisModule_KeyType(out.key);
   out.exists = type != REDISMODULE_KEYTYPE_EMPTY;
   out.stored = {0, kNoExpiry};
+  if (!out.exists || type == REDISMODULE_KEYTYPE_STRING) return Error::kNone;
+  out.Close();
+  return Error::kWrongType;
+}
+
+Error OpenValue(RedisModuleCtx* ctx, RedisModuleString* name, StringKey& out,
+                std::string_view& value) noexcept {
   value = {};
-  if (!out.exists) return Error::kNone;
-  if (type != REDISMODULE_KEYTYPE_STRING) {
-    out.Close();
-    return Error::kWrongType;
+  if (const Error error = OpenStringKey(ctx, name, out); error != Error::kNone || !out.exists) {
+    return error;
   }
   size_t len = 0;
   const char* ptr = RedisModule_StringDMA(out.key, &len, REDISMODULE_READ);

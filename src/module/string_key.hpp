@@ -40,6 +40,10 @@ Error OpenCount(RedisModuleCtx* ctx, RedisModuleString* name, StringKey& out) no
 Error OpenString(RedisModuleCtx* ctx, RedisModuleString* name, StringKey& out,
                  std::string_view& value) noexcept;
 
+// Opens `name` for read and write without reading its value: `out.exists` says whether it is
+// there. A key of another type is Error::kWrongType, and the key is closed again.
+Error OpenStringKey(RedisModuleCtx* ctx, RedisModuleString* name, StringKey& out) noexcept;
+
 // OpenString without reading the expiry (`out.stored` stays empty), for a command whose value
 // alone says everything (CL.THROTTLE): the expiry lookup is a second hash lookup per call.
 Error OpenValue(RedisModuleCtx* ctx, RedisModuleString* name, StringKey& out,
