@@ -21,6 +21,10 @@ if [ "${1:-}" = "--quick" ]; then
 fi
 "$root/scripts/install-servers.sh"            # the server matrix in .deps/servers/; builds only what changed
 "$root/scripts/install-packaging-deps.sh"     # podman, runc, debootstrap, docker-compose, musl-tools
+# What the client libraries' tests use (web frameworks, Go, npm packages): one script per language.
+for script in "$root"/tests/clients/*/install-deps.sh; do
+  [ ! -f "$script" ] || bash "$script"
+done
 "$root/scripts/build.sh" -DSHIELD_BUILD_TESTS=ON
 
 # Instructions per call under callgrind, the same on every run: a Shield command's workload that costs
