@@ -4,9 +4,9 @@
 #include <cstdint>
 #include <string_view>
 
-#include "core/bucket.hpp"
-#include "core/command.hpp"
-#include "core/int_parse.hpp"
+#include "core/bucket/bucket.hpp"
+#include "core/bucket/bucket_args.hpp"
+#include "core/common/int_parse.hpp"
 
 namespace shield {
 namespace {

@@ -6,9 +6,9 @@
 #include <new>
 #include <string_view>
 
-#include "core/bucket.hpp"
-#include "core/command.hpp"
-#include "core/stats.hpp"
+#include "core/bucket/bucket.hpp"
+#include "core/bucket/bucket_args.hpp"
+#include "core/stats/stats.hpp"
 #include "module/redis.hpp"
 #include "module/string_key.hpp"
 

@@ -8,8 +8,8 @@
 #include <cstdio>
 
 #include "module/redis.hpp"
-// command_info.hpp uses the types of redismodule.h.
-#include "module/command_info.hpp"
+// command_table.hpp uses the types of redismodule.h.
+#include "module/command_table.hpp"
 #include "module/glue.hpp"
 
 namespace shield::glue {

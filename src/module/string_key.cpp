@@ -2,8 +2,8 @@
 // propagates writes.
 #include <cstring>
 
-#include "core/gcra.hpp"
-#include "core/int_parse.hpp"
+#include "core/common/int_parse.hpp"
+#include "core/gcra/gcra.hpp"
 #include "module/glue.hpp"
 
 namespace shield::glue {

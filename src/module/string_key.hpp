@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "core/bucket.hpp"
-#include "core/command.hpp"
+#include "core/bucket/bucket.hpp"
+#include "core/bucket/bucket_args.hpp"
 #include "module/redis.hpp"
 
 namespace shield::glue {

@@ -1,7 +1,6 @@
-// The sliding window and the calendar quota: each parses with the core, reads and writes through
-// the store unit, and shapes its reply with the core's data.
-#include "core/calendar.hpp"
-#include "core/window.hpp"
+// SHIELD.window: parses with the core, reads and writes through the store unit, and shapes its
+// reply with the core's data.
+#include "core/window/window.hpp"
 #include "module/glue.hpp"
 
 namespace shield::glue {
@@ -9,8 +8,8 @@ namespace shield::glue {
 // SHIELD.window <key> <limit> <window> [<tokens>] [VERBOSE]
 //
 // Takes `tokens` (default 1) from a sliding window that admits at most <limit> tokens in any
-// <window> seconds (two-counter approximation: core/window.hpp states its error bound). The key
-// holds "<window-start-ms>:<previous>:<current>" and expires at window start + 2 * window.
+// <window> seconds (two-counter approximation: core/window/window.hpp states its error bound). The
+// key holds "<window-start-ms>:<previous>:<current>" and expires at window start + 2 * window.
 // Reply: integer, the tokens that can still be taken after this call; -1 when fewer than
 // `tokens` can, in which case nothing is written or propagated. With VERBOSE: the VERBOSE map
 // (capacity = limit, period = window).
@@ -49,43 +48,6 @@ int WindowCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
     return REDISMODULE_OK;
   }
   return RedisModule_ReplyWithLongLong(ctx, WindowReply(args.limits, decision));
-}
-
-// SHIELD.quota <key> <limit> HOUR|DAY|MONTH [<tokens>] [VERBOSE]
-//
-// Takes `tokens` (default 1) from a quota of <limit> tokens per UTC calendar hour, day or month.
-// The key holds the count taken in the period and expires at the period's end.
-// Reply: integer, the tokens left in the period after this call; -1 when fewer than `tokens` are
-// left, in which case nothing is written or propagated. With VERBOSE: the VERBOSE map (capacity =
-// limit, period = seconds of the current period, reset_after_ms = time to the period's end).
-// Errors: wrong arity; "limit/tokens must be positive"; "period must be HOUR, DAY or MONTH";
-// "period value too large"; "syntax error" for VERBOSE twice; "invalid token count in Redis";
-// WRONGTYPE.
-int QuotaCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  CountCall(Counter::kQuotaCalls);
-  const int64_t now_ms = NowMs();
-  std::string_view views[kMaxArgsAfterKey];
-  size_t count = 0;
-  if (!ArgsAfterKey(argv, argc, 2, views, count)) return ReplyError(ctx, Error::kArity);
-  const QuotaArgs args = ParseQuotaArgs({views, count}, now_ms);
-  if (args.error != Error::kNone) return ReplyError(ctx, args.error);
-
-  StringKey key;
-  if (const Error error = OpenCount(ctx, argv[1], key); error != Error::kNone) {
-    return ReplyError(ctx, error);
-  }
-  const QuotaDecision decision =
-      QuotaAbsorb(args.limits, args.period, key.stored, args.tokens, now_ms);
-  if (decision.allowed) {
-    const Error error = WriteCount(ctx, key, QuotaStore(decision.after));
-    if (error != Error::kNone) return ReplyError(ctx, error);
-  }
-  CountDecision(decision.allowed, static_cast<uint64_t>(args.tokens));
-  if (args.verbose) {
-    ReplyVerbose(ctx, QuotaVerbose(args.limits, args.period, decision, args.tokens, now_ms));
-    return REDISMODULE_OK;
-  }
-  return RedisModule_ReplyWithLongLong(ctx, QuotaReply(args.limits, decision));
 }
 
 }  // namespace shield::glue

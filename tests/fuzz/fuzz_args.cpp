@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/command.hpp"
+#include "core/bucket/bucket_args.hpp"
 #include "fuzz_common.hpp"
 #include "model.hpp"
 

@@ -18,9 +18,9 @@
 #include <string_view>
 #include <vector>
 
-#include "core/bucket.hpp"
-#include "core/command.hpp"
-#include "core/int_parse.hpp"
+#include "core/bucket/bucket.hpp"
+#include "core/bucket/bucket_args.hpp"
+#include "core/common/int_parse.hpp"
 #include "fuzz_common.hpp"
 #include "model.hpp"
 
@@ -43,8 +43,8 @@ struct CoreReply {
   std::vector<int64_t> values{};
 };
 
-// The glue of src/module/commands.cpp over the core, with a map for Redis: the same parse, time
-// check, read, decision, write and reply, in the same order.
+// The glue of src/module/bucket_commands.cpp over the core, with a map for Redis: the same parse,
+// time check, read, decision, write and reply, in the same order.
 class CoreServer {
  public:
   explicit CoreServer(int64_t now_ms) : now_ms_(now_ms) {}

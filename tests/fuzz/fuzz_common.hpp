@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/command.hpp"
+#include "core/bucket/bucket_args.hpp"
 #include "model.hpp"
 
 namespace shield_fuzz {

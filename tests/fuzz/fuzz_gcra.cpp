@@ -1,4 +1,4 @@
-// CL.THROTTLE's GCRA core (src/core/gcra.hpp) against an exact model in unbounded integers.
+// CL.THROTTLE's GCRA core (src/core/gcra/gcra.hpp) against an exact model in unbounded integers.
 //
 // THE CONTRACT (docs/commands.md, "CL.THROTTLE"):
 //
@@ -24,7 +24,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/gcra.hpp"
+#include "core/gcra/gcra.hpp"
 #include "fuzz_common.hpp"
 
 namespace {

@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "core/command.hpp"
-#include "core/int_parse.hpp"
+#include "core/bucket/bucket_args.hpp"
+#include "core/common/int_parse.hpp"
 #include "fuzz_common.hpp"
 #include "model.hpp"
 

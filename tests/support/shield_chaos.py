@@ -191,7 +191,7 @@ def make_buckets(count, threads):
 
 
 def tokens_at(value, expire_at, capacity, period_s, now_ms):
-    """Shield's reading of a stored bucket (src/core/bucket.cpp StateAt, without BURST)."""
+    """Shield's reading of a stored bucket (src/core/bucket/bucket.cpp StateAt, without BURST)."""
     if value is None or expire_at is None or expire_at < 0 or expire_at <= now_ms:
         return capacity
     window = period_s * 1000

@@ -1,4 +1,4 @@
-#include "core/bucket.hpp"
+#include "core/bucket/bucket.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "core/numeric.hpp"
-#include "fake_bucket.hpp"
+#include "core/common/numeric.hpp"
+#include "fake_store.hpp"
 
 namespace shield {
 namespace {

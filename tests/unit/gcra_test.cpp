@@ -1,7 +1,7 @@
 // CL.THROTTLE's GCRA on a fake clock: redis-cell's documented examples and test cases as tables,
 // rates from one a day to a billion a second, int64 extremes, a clock that goes back, and keys in
 // redis-cell's format.
-#include "core/gcra.hpp"
+#include "core/gcra/gcra.hpp"
 
 #include <gtest/gtest.h>
 
@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/int_parse.hpp"
+#include "core/common/int_parse.hpp"
 
 namespace shield {
 namespace {

@@ -1,7 +1,7 @@
 // The sliding window of SHIELD.window on a fake clock: window edges, the exact retry and reset
 // times, the stated error bound on random and adversarial traffic, a clock that goes back, int64
 // extremes, the stored text and the arguments.
-#include "core/window.hpp"
+#include "core/window/window.hpp"
 
 #include <gtest/gtest.h>
 
@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "fake_bucket.hpp"
+#include "fake_store.hpp"
 
 namespace shield {
 namespace {

@@ -33,8 +33,10 @@
 #include <span>
 #include <string_view>
 
-#include "core/command.hpp"
-#include "core/numeric.hpp"
+#include "core/bucket/bucket.hpp"
+#include "core/common/args.hpp"
+#include "core/common/numeric.hpp"
+#include "core/common/reply.hpp"
 
 namespace shield {
 

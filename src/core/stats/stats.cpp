@@ -1,4 +1,6 @@
-#include "core/stats.hpp"
+#include "core/stats/stats.hpp"
+
+#include "core/common/args.hpp"
 
 namespace shield {
 namespace {
@@ -43,6 +45,17 @@ std::optional<StatsReply> DecodeStatsReply(std::span<const uint8_t> message) noe
     reply.counters.values[i] = GetU64(message.data() + 8 + 8 * i);
   }
   return reply;
+}
+
+StatsArgs ParseStatsArgs(std::span<const std::string_view> args) noexcept {
+  if (args.empty()) return {};
+  if (EqualsIgnoringCase(args[0], "RESET")) return {Error::kStatsResetMoved};
+  if (!EqualsIgnoringCase(args[0], "CLUSTER")) return {Error::kSyntax};
+  if (args.size() == 1) return {Error::kNone, StatsMode::kCluster, kDefaultStatsTimeoutMs};
+  if (args.size() != 3 || !EqualsIgnoringCase(args[1], "TIMEOUT")) return {Error::kSyntax};
+  const auto timeout = ParsePositive(args[2]);
+  if (!timeout || *timeout > kMaxStatsTimeoutMs) return {Error::kTimeout};
+  return {Error::kNone, StatsMode::kCluster, *timeout};
 }
 
 }  // namespace shield

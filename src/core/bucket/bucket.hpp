@@ -16,16 +16,13 @@
 #include <limits>
 #include <optional>
 
-#include "core/numeric.hpp"
+#include "core/common/numeric.hpp"
+#include "core/common/reply.hpp"
 
 namespace shield {
 
 // Expiry value meaning "the key has no expiry" (or does not exist).
 inline constexpr int64_t kNoExpiry = -1;
-
-// The largest period, in seconds, whose value in milliseconds fits in int64. The original module
-// rejects anything above it, and so do we.
-inline constexpr int64_t kMaxPeriodSeconds = kInt64Max / kMillisPerSecond;
 
 // A validated bucket: every field positive; window_ms fits in int64.
 struct BucketLimits {
@@ -92,9 +89,6 @@ BucketState Take(const BucketLimits& limits, const BucketState& state, int64_t t
 // Gives `tokens` back, never above max_tokens; the refill under way stays (rounded as by Take)
 // unless the bucket is full.
 BucketState Give(const BucketLimits& limits, const BucketState& state, int64_t tokens) noexcept;
-
-// Reply value for a call that cannot succeed however long it waits.
-inline constexpr int64_t kNever = -1;
 
 // Milliseconds, rounded up, after which `tokens` can be taken from `state` if nothing else takes
 // from it: 0 when they can be taken now, kNever when tokens > max_tokens.

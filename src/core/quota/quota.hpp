@@ -16,8 +16,9 @@
 #include <span>
 #include <string_view>
 
-#include "core/bucket.hpp"
-#include "core/command.hpp"
+#include "core/bucket/bucket.hpp"
+#include "core/common/args.hpp"
+#include "core/common/reply.hpp"
 
 namespace shield {
 

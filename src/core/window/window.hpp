@@ -28,8 +28,9 @@
 #include <span>
 #include <string_view>
 
-#include "core/command.hpp"
-#include "core/int_parse.hpp"
+#include "core/common/args.hpp"
+#include "core/common/int_parse.hpp"
+#include "core/common/reply.hpp"
 
 namespace shield {
 

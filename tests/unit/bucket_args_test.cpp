@@ -1,4 +1,4 @@
-#include "core/command.hpp"
+#include "core/bucket/bucket_args.hpp"
 
 #include <gtest/gtest.h>
 
@@ -132,49 +132,6 @@ TEST(CheckExpiry, NamesWhatMadeTheWindowTooLong) {
   const std::string_view small[] = {"10", "60", "BURST", "100"};
   EXPECT_EQ(CheckExpiry(ParseBucketArgs(small, {false, true}), 1'700'000'000'000), Error::kNone);
 }
-
-struct StatsCase {
-  const char* name;
-  std::vector<std::string_view> args;
-  Error error;
-  StatsMode mode;
-  int64_t timeout_ms;
-};
-
-const StatsCase kStatsCases[] = {
-    {"NoArgumentsIsThisNode", {}, Error::kNone, StatsMode::kNode, 0},
-    {"ResetInAnyCaseNamesStatsReset", {"reset"}, Error::kStatsResetMoved, StatsMode::kNode, 0},
-    {"ClusterWaitsOneSecondByDefault", {"CLUSTER"}, Error::kNone, StatsMode::kCluster, 1000},
-    {"ClusterWithTimeout", {"cluster", "timeout", "250"}, Error::kNone, StatsMode::kCluster, 250},
-    {"ZeroTimeout", {"CLUSTER", "TIMEOUT", "0"}, Error::kTimeout, StatsMode::kNode, 0},
-    {"TimeoutPastOneMinute", {"CLUSTER", "TIMEOUT", "60001"}, Error::kTimeout, StatsMode::kNode, 0},
-    {"TimeoutWithoutValue", {"CLUSTER", "TIMEOUT"}, Error::kSyntax, StatsMode::kNode, 0},
-    {"UnknownSubcommand", {"everything"}, Error::kSyntax, StatsMode::kNode, 0},
-    {"ResetWithAnArgumentNamesStatsReset",
-     {"RESET", "now"},
-     Error::kStatsResetMoved,
-     StatsMode::kNode,
-     0},
-};
-
-void PrintTo(const StatsCase& c, std::ostream* os) {
-  *os << c.name;
-}
-
-class StatsTable : public testing::TestWithParam<StatsCase> {};
-
-TEST_P(StatsTable, ParsesTheModeAndTimeout) {
-  const auto& c = GetParam();
-  const auto args = ParseStatsArgs(c.args);
-  EXPECT_EQ(args.error, c.error);
-  if (c.error == Error::kNone) {
-    EXPECT_EQ(args.mode, c.mode);
-    EXPECT_EQ(args.timeout_ms, c.timeout_ms);
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(Stats, StatsTable, testing::ValuesIn(kStatsCases),
-                         [](const auto& param_info) { return std::string(param_info.param.name); });
 
 TEST(HasDuplicate, FindsTwoEqualNamesAnywhereInTheList) {
   std::vector<std::string_view> names = {"d", "a", "c", "b", "a"};

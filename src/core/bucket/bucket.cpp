@@ -1,8 +1,8 @@
-#include "core/bucket.hpp"
+#include "core/bucket/bucket.hpp"
 
 #include <algorithm>
 
-#include "core/numeric.hpp"
+#include "core/common/numeric.hpp"
 
 namespace shield {
 namespace {

@@ -1,7 +1,7 @@
 // The calendar quota of SHIELD.quota on a fake clock: the civil calendar against the standard
 // library's, UTC periods at month ends, leap days and year ends, the quota's replies and expiry,
 // a clock that goes back, int64 extremes and the arguments.
-#include "core/calendar.hpp"
+#include "core/quota/quota.hpp"
 
 #include <gtest/gtest.h>
 
@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "fake_bucket.hpp"
+#include "fake_store.hpp"
 
 namespace shield {
 namespace {

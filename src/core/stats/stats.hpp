@@ -10,6 +10,8 @@
 #include <span>
 #include <string_view>
 
+#include "core/common/errors.hpp"
+
 namespace shield {
 
 // Every counter, in reply order. Append new counters at the end, never in between: the cluster
@@ -104,5 +106,18 @@ struct StatsReply {
   Counters counters;
 };
 std::optional<StatsReply> DecodeStatsReply(std::span<const uint8_t> message) noexcept;
+
+// SHIELD.stats [CLUSTER [TIMEOUT <ms>]]; RESET is refused with the name of SHIELD.stats_reset.
+enum class StatsMode { kNode, kCluster };
+struct StatsArgs {
+  Error error = Error::kNone;
+  StatsMode mode = StatsMode::kNode;
+  int64_t timeout_ms = 0;
+};
+// How long SHIELD.stats CLUSTER waits by default, and the bounds of TIMEOUT: long enough for a
+// node across a busy network, short enough that a dashboard never hangs.
+inline constexpr int64_t kDefaultStatsTimeoutMs = 1000;
+inline constexpr int64_t kMaxStatsTimeoutMs = 60'000;
+StatsArgs ParseStatsArgs(std::span<const std::string_view> args) noexcept;
 
 }  // namespace shield

@@ -1,10 +1,10 @@
-#include "core/calendar.hpp"
+#include "core/quota/quota.hpp"
 
 #include <algorithm>
 #include <limits>
 
-#include "core/int_parse.hpp"
-#include "core/numeric.hpp"
+#include "core/common/int_parse.hpp"
+#include "core/common/numeric.hpp"
 
 namespace shield {
 namespace {

@@ -1,9 +1,9 @@
-#include "core/window.hpp"
+#include "core/window/window.hpp"
 
 #include <algorithm>
 #include <limits>
 
-#include "core/numeric.hpp"
+#include "core/common/numeric.hpp"
 
 namespace shield {
 

@@ -6,7 +6,7 @@
 #include <limits>
 #include <optional>
 
-#include "core/bucket.hpp"
+#include "core/bucket/bucket.hpp"
 
 namespace shield {
 

@@ -22,6 +22,10 @@ inline constexpr int64_t kNanosPerMicro = 1000;
 inline constexpr int64_t kNanosPerMilli = 1'000'000;
 inline constexpr int64_t kNanosPerSecond = 1'000'000'000;
 
+// The largest period (or window), in seconds, whose value in milliseconds fits in int64. The
+// original module rejects anything above it, and so do we.
+inline constexpr int64_t kMaxPeriodSeconds = kInt64Max / kMillisPerSecond;
+
 // floor(a / b) for b > 0 (C++ division rounds toward zero), for int64_t or Int128.
 template <typename T>
 constexpr T FloorDiv(T a, std::type_identity_t<T> b) noexcept {

@@ -1,4 +1,4 @@
-#include "core/int_parse.hpp"
+#include "core/common/int_parse.hpp"
 
 #include <cstring>
 #include <limits>

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "core/bucket.hpp"
-#include "core/command.hpp"
-#include "core/numeric.hpp"
-#include "fake_bucket.hpp"
+#include "core/bucket/bucket.hpp"
+#include "core/bucket/bucket_args.hpp"
+#include "core/common/numeric.hpp"
+#include "fake_store.hpp"
 
 namespace shield {
 namespace {

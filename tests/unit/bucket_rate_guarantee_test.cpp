@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "core/bucket.hpp"
-#include "core/numeric.hpp"
-#include "fake_bucket.hpp"
+#include "core/bucket/bucket.hpp"
+#include "core/common/numeric.hpp"
+#include "fake_store.hpp"
 
 namespace shield {
 namespace {

@@ -1,9 +1,9 @@
-#include "core/gcra.hpp"
+#include "core/gcra/gcra.hpp"
 
 #include <algorithm>
 #include <limits>
 
-#include "core/int_parse.hpp"
+#include "core/common/int_parse.hpp"
 
 namespace shield {
 namespace {

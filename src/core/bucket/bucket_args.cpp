@@ -1,0 +1,117 @@
+#include "core/bucket/bucket_args.hpp"
+
+#include <algorithm>
+
+#include "core/common/int_parse.hpp"
+
+namespace shield {
+
+namespace {
+
+bool IsBurst(std::string_view word) noexcept {
+  return EqualsIgnoringCase(word, "BURST");
+}
+
+// The raw text of one bucket's arguments, before any value is checked.
+struct BucketText {
+  std::string_view capacity;
+  std::string_view period;
+  std::optional<std::string_view> tokens;
+  std::optional<std::string_view> burst;
+};
+
+// Checks the values in the original's order and builds the limits.
+BucketArgs ParseValues(const BucketText& text) noexcept {
+  BucketArgs args;
+  const auto capacity = ParsePositive(text.capacity);
+  if (!capacity) return {Error::kCapacity};
+  const auto period = ParsePositive(text.period);
+  if (!period) return {Error::kPeriod};
+  if (text.tokens) {
+    const auto tokens = ParsePositive(*text.tokens);
+    if (!tokens) return {Error::kTokens};
+    args.tokens = *tokens;
+  }
+  std::optional<int64_t> burst;
+  if (text.burst) {
+    burst = ParsePositive(*text.burst);
+    if (!burst) return {Error::kBurst};
+  }
+  if (*period > kMaxPeriodSeconds) return {Error::kPeriodTooLarge};
+  const int64_t period_ms = *period * kMillisPerSecond;
+  if (!burst) {
+    args.limits = PlainLimits(*capacity, period_ms);
+    return args;
+  }
+  const auto limits = BurstLimits(*capacity, period_ms, *burst);
+  if (!limits) return {Error::kBurstTooLarge};
+  args.limits = *limits;
+  args.has_burst = true;
+  return args;
+}
+
+}  // namespace
+
+BucketArgs ParseBucketArgs(std::span<const std::string_view> args,
+                           const BucketSyntax& syntax) noexcept {
+  if (args.size() < 2) return {Error::kArity};
+  BucketText text{args[0], args[1], std::nullopt, std::nullopt};
+  std::size_t i = 2;
+  const auto is_option = [&](std::string_view word) {
+    return IsBurst(word) || (syntax.verbose && IsVerbose(word));
+  };
+  if (i < args.size() && (syntax.tokens_required || !is_option(args[i]))) text.tokens = args[i++];
+  if (syntax.tokens_required && !text.tokens) return {Error::kArity};
+
+  bool verbose = false;
+  for (; i < args.size(); ++i) {
+    if (syntax.verbose && IsVerbose(args[i])) {
+      if (verbose) return {Error::kSyntax};
+      verbose = true;
+    } else if (IsBurst(args[i]) && i + 1 < args.size()) {
+      if (text.burst) return {Error::kSyntax};
+      text.burst = args[++i];
+    } else {
+      return {Error::kArity};
+    }
+  }
+  BucketArgs parsed = ParseValues(text);
+  parsed.verbose = verbose;
+  return parsed;
+}
+
+BucketArgs ParseMultiBucket(std::string_view capacity, std::string_view period,
+                            std::string_view tokens) noexcept {
+  BucketText text{capacity, period, tokens, std::nullopt};
+  if (const auto colon = capacity.find(':'); colon != std::string_view::npos) {
+    // Built by hand, not with substr: substr can throw, which would link libstdc++'s exception
+    // support (and its newer glibc symbols) into the module.
+    text.capacity = {capacity.data(), colon};
+    text.burst = std::string_view{capacity.data() + colon + 1, capacity.size() - colon - 1};
+  }
+  return ParseValues(text);
+}
+
+static_assert(kMaxMultiBuckets == 1000, "ErrorReply(kTooManyBuckets) names the limit");
+
+Error CheckExpiry(const BucketArgs& args, int64_t now_ms) noexcept {
+  if (ExpiryFits(now_ms, args.limits.window_ms)) return Error::kNone;
+  return args.has_burst ? Error::kBurstTooLarge : Error::kPeriodTooLarge;
+}
+
+std::optional<int64_t> ParseStoredTokens(std::string_view value) noexcept {
+  return ParseStoredInt64(value);
+}
+
+VerboseValues Verbose(const BucketLimits& limits, const AbsorbDecision& decision, int64_t tokens,
+                      bool allowed) noexcept {
+  const BucketState& now = allowed ? decision.after : decision.before;
+  return {allowed ? 1 : 0,
+          now.available,
+          limits.capacity,
+          limits.period_ms / kMillisPerSecond,
+          allowed ? 0 : RetryAfterMs(limits, decision.before, tokens),
+          ResetAfterMs(limits, now)};
+}
+
+}  // namespace shield

@@ -1,0 +1,56 @@
+#include "core/common/args.hpp"
+
+#include <algorithm>
+
+#include "core/common/int_parse.hpp"
+
+namespace shield {
+
+std::optional<int64_t> ParsePositive(std::string_view text) noexcept {
+  // The common case first: up to 18 digits without a leading zero always fit in int64, so the
+  // digits are all there is to check (every argument of an ordinary call takes this path).
+  if (!text.empty() && text.size() <= kDigitsThatFit && text.front() >= '1' &&
+      text.front() <= '9') {
+    return ParseDigits(text);
+  }
+  const auto value = ParseStrictInt64(text);
+  if (!value || *value <= 0) return std::nullopt;
+  return value;
+}
+
+bool EqualsIgnoringCase(std::string_view text, std::string_view upper) noexcept {
+  if (text.size() != upper.size()) return false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    const char folded = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+    if (folded != upper[i]) return false;
+  }
+  return true;
+}
+
+LimitWords SplitLimitWords(std::span<const std::string_view> args) noexcept {
+  LimitWords words;
+  if (args.size() < 2) words.error = Error::kArity;
+  for (std::size_t i = 2; i < args.size() && words.error == Error::kNone; ++i) {
+    if (IsVerbose(args[i])) {
+      if (words.verbose) words.error = Error::kSyntax;
+      words.verbose = true;
+    } else if (i == 2) {
+      words.tokens = args[i];
+    } else {
+      words.error = Error::kArity;
+    }
+  }
+  return words;
+}
+
+bool IsVerbose(std::string_view word) noexcept {
+  return EqualsIgnoringCase(word, "VERBOSE");
+}
+
+bool HasDuplicate(std::span<std::string_view> names) noexcept {
+  std::sort(names.begin(), names.end());
+  return std::adjacent_find(names.begin(), names.end()) != names.end();
+}
+
+}  // namespace shield

@@ -1,0 +1,45 @@
+// SHIELD.quota: parses with the core, reads and writes through the store unit, and shapes its
+// reply with the core's data.
+#include "core/quota/quota.hpp"
+#include "module/glue.hpp"
+
+namespace shield::glue {
+
+// SHIELD.quota <key> <limit> HOUR|DAY|MONTH [<tokens>] [VERBOSE]
+//
+// Takes `tokens` (default 1) from a quota of <limit> tokens per UTC calendar hour, day or month.
+// The key holds the count taken in the period and expires at the period's end.
+// Reply: integer, the tokens left in the period after this call; -1 when fewer than `tokens` are
+// left, in which case nothing is written or propagated. With VERBOSE: the VERBOSE map (capacity =
+// limit, period = seconds of the current period, reset_after_ms = time to the period's end).
+// Errors: wrong arity; "limit/tokens must be positive"; "period must be HOUR, DAY or MONTH";
+// "period value too large"; "syntax error" for VERBOSE twice; "invalid token count in Redis";
+// WRONGTYPE.
+int QuotaCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
+  CountCall(Counter::kQuotaCalls);
+  const int64_t now_ms = NowMs();
+  std::string_view views[kMaxArgsAfterKey];
+  size_t count = 0;
+  if (!ArgsAfterKey(argv, argc, 2, views, count)) return ReplyError(ctx, Error::kArity);
+  const QuotaArgs args = ParseQuotaArgs({views, count}, now_ms);
+  if (args.error != Error::kNone) return ReplyError(ctx, args.error);
+
+  StringKey key;
+  if (const Error error = OpenCount(ctx, argv[1], key); error != Error::kNone) {
+    return ReplyError(ctx, error);
+  }
+  const QuotaDecision decision =
+      QuotaAbsorb(args.limits, args.period, key.stored, args.tokens, now_ms);
+  if (decision.allowed) {
+    const Error error = WriteCount(ctx, key, QuotaStore(decision.after));
+    if (error != Error::kNone) return ReplyError(ctx, error);
+  }
+  CountDecision(decision.allowed, static_cast<uint64_t>(args.tokens));
+  if (args.verbose) {
+    ReplyVerbose(ctx, QuotaVerbose(args.limits, args.period, decision, args.tokens, now_ms));
+    return REDISMODULE_OK;
+  }
+  return RedisModule_ReplyWithLongLong(ctx, QuotaReply(args.limits, decision));
+}
+
+}  // namespace shield::glue
