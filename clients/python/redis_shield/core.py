@@ -1,0 +1,350 @@
+"""Policies, decisions, the deny cache and the failure policy: everything the sync and asyncio
+limiters share. No Redis calls here; those are in `Limiter._evaluate` and `AsyncLimiter._evaluate`."""
+
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+log = logging.getLogger("redis_shield")
+
+ALGORITHMS = ("bucket", "window", "quota")
+QUOTA_PERIODS = ("HOUR", "DAY", "MONTH")
+FAIL_OPEN, FAIL_CLOSED = "open", "closed"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One limit, declared once.
+
+    - `bucket`: a token bucket (`SHIELD.absorb`): `limit` tokens every `period` seconds, holding at
+      most `burst` tokens (default `limit`).
+    - `window`: a sliding window (`SHIELD.window`): about `limit` tokens in any `period` seconds.
+    - `quota`: a calendar quota (`SHIELD.quota`): `limit` tokens per UTC `HOUR`, `DAY` or `MONTH`.
+
+    `cost`: the tokens one call takes from this policy; None (the default) takes the call's cost.
+    `on_failure`: `"open"` (allow) or `"closed"` (refuse) when Redis is down, slow or in error.
+    """
+
+    name: str
+    algorithm: str
+    limit: int
+    period: Union[int, str]
+    burst: Optional[int] = None
+    cost: Optional[int] = None
+    on_failure: str = FAIL_OPEN
+
+    def __post_init__(self):
+        if not self.name or any(c in self.name for c in '"\\{}') or not self.name.isprintable():
+            raise ValueError(f"a policy name is printable, without quotes, backslashes or braces: {self.name!r}")
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {ALGORITHMS}: {self.algorithm!r}")
+        if not isinstance(self.limit, int) or self.limit <= 0:
+            raise ValueError("limit must be a positive integer")
+        if self.algorithm == "quota":
+            if str(self.period).upper() not in QUOTA_PERIODS:
+                raise ValueError(f"a quota's period is one of {QUOTA_PERIODS}: {self.period!r}")
+            object.__setattr__(self, "period", str(self.period).upper())
+        elif not isinstance(self.period, int) or self.period <= 0:
+            raise ValueError("period must be a positive number of seconds")
+        if self.burst is not None and (self.algorithm != "bucket" or self.burst <= 0):
+            raise ValueError("burst is a positive integer, for bucket policies only")
+        if self.cost is not None and (not isinstance(self.cost, int) or self.cost <= 0):
+            raise ValueError("cost must be a positive integer or None")
+        if self.on_failure not in (FAIL_OPEN, FAIL_CLOSED):
+            raise ValueError('on_failure must be "open" or "closed"')
+
+    @classmethod
+    def bucket(cls, name, limit, period, *, burst=None, cost=None, on_failure=FAIL_OPEN):
+        return cls(name, "bucket", limit, period, burst, cost, on_failure)
+
+    @classmethod
+    def window(cls, name, limit, period, *, cost=None, on_failure=FAIL_OPEN):
+        return cls(name, "window", limit, period, None, cost, on_failure)
+
+    @classmethod
+    def quota(cls, name, limit, period, *, cost=None, on_failure=FAIL_OPEN):
+        return cls(name, "quota", limit, period, None, cost, on_failure)
+
+    def tokens(self, cost):
+        return self.cost if self.cost is not None else cost
+
+    def redis_key(self, prefix, key):
+        # The hash tag keeps every policy of one key in one cluster slot: one node, one round trip.
+        return f"{prefix}{{{key}}}:{self.name}"
+
+    def command(self, prefix, key, cost):
+        """The Shield command that takes this policy's tokens, with VERBOSE."""
+        name = self.redis_key(prefix, key)
+        tokens = self.tokens(cost)
+        if self.algorithm == "bucket":
+            args = ["SHIELD.absorb", name, self.limit, self.period, tokens]
+            if self.burst is not None:
+                args += ["BURST", self.burst]
+            return args + ["VERBOSE"]
+        if self.algorithm == "window":
+            return ["SHIELD.window", name, self.limit, self.period, tokens, "VERBOSE"]
+        return ["SHIELD.quota", name, self.limit, self.period, tokens, "VERBOSE"]
+
+    def refund_command(self, prefix, key, cost):
+        """Gives a bucket's tokens back (`SHIELD.refund`); None for window and quota, which have none yet."""
+        if self.algorithm != "bucket":
+            return None
+        args = ["SHIELD.refund", self.redis_key(prefix, key), self.limit, self.period, self.tokens(cost)]
+        if self.burst is not None:
+            args += ["BURST", self.burst]
+        return args
+
+    def quota_units(self, reply_period):
+        """(q, w) of the RateLimit-Policy header. A bucket with a burst above its rate advertises
+        the burst over the seconds it takes to refill, so that `r` never exceeds `q`."""
+        if self.algorithm == "bucket" and self.burst is not None and self.burst > self.limit:
+            return self.burst, math.ceil(self.burst * self.period / self.limit)
+        if self.algorithm == "quota":
+            return self.limit, reply_period
+        return self.limit, self.period
+
+
+@dataclass(frozen=True)
+class PolicyResult:
+    """One policy's part of a decision."""
+
+    policy: Policy
+    allowed: bool
+    remaining: int
+    retry_after: float  # seconds; 0 when allowed, math.inf when the cost can never fit
+    reset: float  # seconds until the policy is whole again
+    quota: int  # q of the RateLimit-Policy header
+    window: int  # w of the RateLimit-Policy header
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a call to the limiter decided.
+
+    `source`: "redis" (Shield answered), "deny-cache" (refused locally, no round trip),
+    "fail-open" or "fail-closed" (Redis was down, slow or in error: the policies' failure mode).
+    """
+
+    allowed: bool
+    remaining: Optional[int]
+    retry_after: float
+    reset: float
+    violated: Tuple[str, ...]
+    results: Tuple[PolicyResult, ...]
+    policies: Tuple[Policy, ...]
+    source: str = "redis"
+    error: Optional[str] = None
+
+    def __bool__(self):
+        return self.allowed
+
+    @property
+    def retry_after_seconds(self) -> Optional[int]:
+        """The Retry-After value: whole seconds rounded up; None when no wait helps."""
+        if self.allowed or math.isinf(self.retry_after):
+            return None
+        return max(1, math.ceil(self.retry_after))
+
+    def policy_header(self) -> str:
+        """RateLimit-Policy (draft-ietf-httpapi-ratelimit-headers-12): `"<name>";q=<limit>;w=<window>`."""
+        if self.results:
+            return ", ".join(f'"{r.policy.name}";q={r.quota};w={r.window}' for r in self.results)
+        items = []
+        for p in self.policies:  # no reply (Redis failed): what the declaration says
+            q, w = p.quota_units(_CALENDAR_SECONDS.get(p.period, 0))
+            items.append(f'"{p.name}";q={q};w={w}' if w else f'"{p.name}";q={q}')
+        return ", ".join(items)
+
+    def ratelimit_header(self) -> Optional[str]:
+        """RateLimit: `"<name>";r=<remaining>;t=<seconds>`; None when Redis did not answer."""
+        if not self.results:
+            return None
+        return ", ".join(f'"{r.policy.name}";r={r.remaining};t={math.ceil(r.reset)}' for r in self.results)
+
+    def headers(self, legacy=False) -> Dict[str, str]:
+        """The response headers: RateLimit-Policy and RateLimit, Retry-After when refused, and with
+        `legacy` X-RateLimit-Limit/-Remaining/-Reset of the policy with the fewest tokens left."""
+        headers = {"RateLimit-Policy": self.policy_header()}
+        ratelimit = self.ratelimit_header()
+        if ratelimit:
+            headers["RateLimit"] = ratelimit
+        if not self.allowed and self.retry_after_seconds is not None:
+            headers["Retry-After"] = str(self.retry_after_seconds)
+        if legacy and self.results:
+            tightest = min(self.results, key=lambda r: (r.allowed, r.remaining))
+            headers["X-RateLimit-Limit"] = str(tightest.quota)
+            headers["X-RateLimit-Remaining"] = str(tightest.remaining)
+            headers["X-RateLimit-Reset"] = str(math.ceil(tightest.reset))
+        return headers
+
+
+_CALENDAR_SECONDS = {"HOUR": 3600, "DAY": 86400}
+
+
+def as_fields(reply):
+    """A VERBOSE reply (a flat RESP2 list or a RESP3 dict, str or bytes) as {str: int}."""
+    if isinstance(reply, dict):
+        items = reply.items()
+    else:
+        items = zip(reply[0::2], reply[1::2])
+    return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in items}
+
+
+def policy_result(policy, fields):
+    allowed = fields["allowed"] == 1
+    retry_ms = fields["retry_after_ms"]
+    retry = 0.0 if allowed else (math.inf if retry_ms < 0 else retry_ms / 1000)
+    quota, window = policy.quota_units(fields["period"])
+    return PolicyResult(policy, allowed, min(fields["remaining"], quota), retry,
+                        fields["reset_after_ms"] / 1000, quota, window)
+
+
+def after_refund(result, tokens_now):
+    """A bucket's result once its tokens were given back: it holds `tokens_now`, and is full again
+    after the time it takes to refill the rest."""
+    policy = result.policy
+    most = policy.burst if policy.burst is not None else policy.limit
+    missing = max(0, most - int(tokens_now))
+    reset = math.ceil(missing * policy.period * 1000 / policy.limit) / 1000
+    return replace(result, remaining=min(int(tokens_now), result.quota), reset=reset)
+
+
+def decide(policies, results, source="redis"):
+    violated = tuple(r.policy.name for r in results if not r.allowed)
+    allowed = not violated
+    retry = 0.0 if allowed else max(r.retry_after for r in results if not r.allowed)
+    return Decision(allowed=allowed, remaining=min(r.remaining for r in results),
+                    retry_after=retry, reset=max(r.reset for r in results), violated=violated,
+                    results=tuple(results), policies=tuple(policies), source=source)
+
+
+class DenyCache:
+    """Remembers refused calls until their retry time, so that a client that keeps calling is
+    refused locally, without a round trip. Keyed by (key, policy names, cost); at most
+    `max_entries` entries (the oldest go first); `max_seconds` caps how long one entry is kept."""
+
+    def __init__(self, max_entries=10000, max_seconds=3600.0, clock=time.monotonic):
+        self.max_entries = max_entries
+        self.max_seconds = max_seconds
+        self.clock = clock
+        self.hits = 0
+        self._entries = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self):
+        return len(self._entries)
+
+    def get(self, cache_key):
+        with self._lock:
+            entry = self._entries.get(cache_key)
+            if entry is None:
+                return None
+            until, decision = entry
+            now = self.clock()
+            if now >= until:
+                del self._entries[cache_key]
+                return None
+            self.hits += 1
+        left = until - now
+        elapsed = decision.retry_after - left if not math.isinf(decision.retry_after) else 0.0
+        results = tuple(replace(r, retry_after=max(0.0, r.retry_after - elapsed) if not r.allowed else 0.0,
+                                reset=max(0.0, r.reset - elapsed)) for r in decision.results)
+        return replace(decision, retry_after=left if not math.isinf(decision.retry_after) else math.inf,
+                       reset=max(0.0, decision.reset - elapsed), results=results, source="deny-cache")
+
+    def put(self, cache_key, decision):
+        seconds = min(decision.retry_after, self.max_seconds)
+        if seconds <= 0:
+            return
+        with self._lock:
+            self._entries[cache_key] = (self.clock() + seconds, decision)
+            self._entries.move_to_end(cache_key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+
+class FailureTracker:
+    """Counts every decision taken without Redis (fail-open and fail-closed) and logs them at most
+    once per `log_interval` seconds, with the count since the last line."""
+
+    def __init__(self, log_interval=10.0, clock=time.monotonic, logger=log):
+        self.log_interval = log_interval
+        self.clock = clock
+        self.logger = logger
+        self.counts = {"fail-open": 0, "fail-closed": 0}
+        self._unlogged = {"fail-open": 0, "fail-closed": 0}
+        self._last_log = None
+        self._lock = threading.Lock()
+
+    def record(self, source, policies, error):
+        with self._lock:
+            self.counts[source] += 1
+            self._unlogged[source] += 1
+            now = self.clock()
+            if self._last_log is not None and now - self._last_log < self.log_interval:
+                return
+            self._last_log = now
+            unlogged, self._unlogged = self._unlogged, {"fail-open": 0, "fail-closed": 0}
+        self.logger.warning(
+            "redis_shield: Redis unavailable (%s); decided without it: %d fail-open, %d fail-closed "
+            "since the last report (policies %s)", error, unlogged["fail-open"], unlogged["fail-closed"],
+            ",".join(p.name for p in policies))
+
+
+def failure_decision(policies, error, retry_after):
+    """The decision when Redis failed: refused when any policy fails closed, allowed otherwise."""
+    closed = tuple(p.name for p in policies if p.on_failure == FAIL_CLOSED)
+    if closed:
+        return Decision(False, None, retry_after, retry_after, closed, (), tuple(policies),
+                        source="fail-closed", error=error)
+    return Decision(True, None, 0.0, 0.0, (), (), tuple(policies), source="fail-open", error=error)
+
+
+@dataclass
+class LimiterBase:
+    """Settings shared by `Limiter` and `AsyncLimiter`."""
+
+    client: object
+    policies: Sequence[Policy] = ()
+    prefix: str = "shield:"
+    deny_cache: Optional[DenyCache] = field(default_factory=DenyCache)
+    failures: FailureTracker = field(default_factory=FailureTracker)
+    failure_retry_after: float = 1.0
+
+    def __post_init__(self):
+        self.policies = tuple(self.policies)
+        names = [p.name for p in self.policies]
+        if len(set(names)) != len(names):
+            raise ValueError("policy names must be unique")
+
+    def _policies(self, policies):
+        chosen = tuple(policies) if policies is not None else self.policies
+        if not chosen:
+            raise ValueError("no policies: declare them on the limiter or pass them to the call")
+        return chosen
+
+    def _cached(self, policies, key, cost):
+        if self.deny_cache is None:
+            return None, None
+        cache_key = (key, tuple(p.name for p in policies), cost)
+        return cache_key, self.deny_cache.get(cache_key)
+
+    def _settle(self, cache_key, decision):
+        if not decision.allowed and decision.source == "redis" and self.deny_cache is not None:
+            self.deny_cache.put(cache_key, decision)
+        return decision
+
+    def _failed(self, policies, error):
+        text = f"{type(error).__name__}: {error}"
+        decision = failure_decision(policies, text, self.failure_retry_after)
+        self.failures.record(decision.source, policies, text)
+        return decision
+
+    @staticmethod
+    def _check_cost(cost):
+        if not isinstance(cost, int) or cost <= 0:
+            raise ValueError("cost must be a positive integer")
