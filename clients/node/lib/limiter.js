@@ -1,0 +1,227 @@
+"use strict";
+const { createTransport } = require("./redis");
+const { shieldCall } = require("./shield-call");
+const { normalizePolicy, policyWindow, quotaResetMs } = require("./policy");
+const { headersFor } = require("./headers");
+
+class TimeoutError extends Error {
+  constructor(ms) {
+    super(`redis-shield: no reply from Redis within ${ms} ms`);
+    this.name = "TimeoutError";
+  }
+}
+
+function withTimeout(promise, ms) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(ms)), ms);
+  });
+  promise.catch(() => {}); // a late failure after the timeout is not unhandled
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A bounded map of refusals: key -> { until, result }. Oldest entries go first when full. */
+class DenyCache {
+  constructor(maxEntries) {
+    this.maxEntries = maxEntries;
+    this.entries = new Map();
+  }
+
+  get(key, now) {
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    if (now >= entry.until) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  set(key, until, result) {
+    this.entries.delete(key);
+    if (this.entries.size >= this.maxEntries) {
+      const now = Date.now();
+      for (const [k, entry] of this.entries) if (entry.until <= now) this.entries.delete(k);
+      while (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value);
+    }
+    this.entries.set(key, { until, result, at: until - result.retryAfterMs });
+  }
+
+  get size() {
+    return this.entries.size;
+  }
+}
+
+function summarize(policyResults, extra) {
+  const allowed = policyResults.every((p) => p.allowed);
+  const violated = policyResults.filter((p) => !p.allowed).map((p) => p.name);
+  let retryAfterMs = 0;
+  if (!allowed) {
+    const waits = policyResults.filter((p) => !p.allowed).map((p) => p.retryAfterMs);
+    retryAfterMs = waits.includes(-1) ? -1 : Math.max(...waits);
+  }
+  const known = policyResults.filter((p) => p.remaining !== null);
+  let binding = null;
+  for (const p of known) if (binding === null || p.remaining < binding.remaining) binding = p;
+  const result = {
+    allowed,
+    remaining: binding ? binding.remaining : null,
+    limit: binding ? binding.limit : null,
+    retryAfterMs,
+    retryAfter: retryAfterMs <= 0 ? retryAfterMs : Math.ceil(retryAfterMs / 1000),
+    resetMs: binding ? binding.resetMs : 0,
+    reset: binding ? Math.ceil(binding.resetMs / 1000) : 0,
+    violated,
+    policies: policyResults,
+    fromCache: false,
+    degraded: false,
+    ...extra,
+  };
+  result.headers = headersFor(result);
+  return result;
+}
+
+class RateLimiter {
+  /**
+   * @param {object} options
+   *   redis: an ioredis Redis/Cluster or node-redis client/cluster (connected)
+   *   policies: [{ name, algorithm, limit, window | period, burst, cost, onFailure }]
+   *   prefix: key prefix (default "shield:")
+   *   timeout: ms per call before the failure policy applies (default 200)
+   *   onFailure: default failure policy of the policies, "open" (default) or "closed"
+   *   failureRetryAfter: ms a fail-closed refusal asks the caller to wait (default 1000)
+   *   denyCache: { maxEntries } (default 10000), or false
+   *   logger: { warn(message) } (default console); logInterval: ms (default 60000)
+   */
+  constructor(options) {
+    if (!options || !Array.isArray(options.policies) || options.policies.length === 0) {
+      throw new TypeError("redis-shield: RateLimiter needs { redis, policies: [...] } with at least one policy");
+    }
+    this.transport = createTransport(options.redis);
+    this.policies = Object.freeze(options.policies.map((p) => normalizePolicy(p, options)));
+    const names = new Set(this.policies.map((p) => p.name));
+    if (names.size !== this.policies.length) throw new TypeError("redis-shield: policy names must be distinct");
+    this.prefix = options.prefix === undefined ? "shield:" : String(options.prefix);
+    this.timeout = options.timeout === undefined ? 200 : options.timeout;
+    this.failureRetryAfter = options.failureRetryAfter === undefined ? 1000 : options.failureRetryAfter;
+    const cache = options.denyCache === undefined ? {} : options.denyCache;
+    this.denyCache = cache === false ? null : new DenyCache(cache.maxEntries || 10000);
+    this.logger = options.logger || console;
+    this.logInterval = options.logInterval === undefined ? 60000 : options.logInterval;
+    this.stats = { calls: 0, redisCalls: 0, cacheHits: 0, failOpen: 0, failClosed: 0, refundErrors: 0 };
+    this.pendingLog = { open: 0, closed: 0, error: null };
+    this.lastLog = -Infinity;
+  }
+
+  /** Takes `cost` (default: each policy's own cost) from every policy for `key`. */
+  async limit(key, { cost } = {}) {
+    if (typeof key !== "string" || key === "") throw new TypeError("redis-shield: key must be a non-empty string");
+    const costs = this.policies.map((p) => (cost === undefined ? p.cost : cost));
+    if (!costs.every((c) => Number.isSafeInteger(c) && c > 0)) throw new TypeError("redis-shield: cost must be a positive integer");
+    this.stats.calls++;
+    const cacheKey = `${key}\u0000${costs.join(",")}`;
+    const now = Date.now();
+    if (this.denyCache) {
+      const entry = this.denyCache.get(cacheKey, now);
+      if (entry) {
+        this.stats.cacheHits++;
+        return this._fromCache(entry, now);
+      }
+    }
+    let decisions;
+    try {
+      this.stats.redisCalls++;
+      decisions = await withTimeout(shieldCall(this.transport, this.prefix, key, this.policies, costs), this.timeout);
+    } catch (error) {
+      return this._failed(error);
+    }
+    const policyResults = decisions.map((d) => {
+      if (d.refundError) this.stats.refundErrors++;
+      return {
+        name: d.policy.name,
+        algorithm: d.policy.algorithm,
+        allowed: d.allowed,
+        remaining: Math.max(0, Math.min(d.remaining, d.limit)),
+        limit: d.limit,
+        window: d.window,
+        retryAfterMs: d.retryAfterMs,
+        resetMs: d.resetMs,
+      };
+    });
+    const result = summarize(policyResults);
+    if (!result.allowed && result.retryAfterMs > 0 && this.denyCache) {
+      this.denyCache.set(cacheKey, Date.now() + result.retryAfterMs, result);
+    }
+    return result;
+  }
+
+  /**
+   * Like limit(), but when refused sleeps for the reply's retry-after (plus up to `jitter` of it,
+   * default 0.1) and tries again, as long as the total wait stays within `maxWait` ms.
+   */
+  async acquire(key, { cost, maxWait = 0, jitter = 0.1 } = {}) {
+    const started = Date.now();
+    for (;;) {
+      const result = await this.limit(key, { cost });
+      const waited = Date.now() - started;
+      if (result.allowed || result.retryAfterMs < 0) return { ...result, waitedMs: waited };
+      const budget = maxWait - waited;
+      if (result.retryAfterMs > budget) return { ...result, waitedMs: waited };
+      const extra = Math.min(budget - result.retryAfterMs, Math.floor(Math.random() * jitter * result.retryAfterMs));
+      await sleep(result.retryAfterMs + extra);
+    }
+  }
+
+  _fromCache(entry, now) {
+    const elapsed = now - entry.at;
+    const policies = entry.result.policies.map((p) => ({
+      ...p,
+      retryAfterMs: p.retryAfterMs > 0 ? Math.max(1, p.retryAfterMs - elapsed) : p.retryAfterMs,
+      resetMs: Math.max(0, p.resetMs - elapsed),
+    }));
+    return summarize(policies, { fromCache: true });
+  }
+
+  _failed(error) {
+    const now = Date.now();
+    const policyResults = this.policies.map((p) => {
+      const open = p.onFailure === "open";
+      return {
+        name: p.name,
+        algorithm: p.algorithm,
+        allowed: open,
+        remaining: open ? null : 0,
+        limit: p.limit,
+        window: policyWindow(p, now),
+        retryAfterMs: open ? 0 : this.failureRetryAfter,
+        resetMs: open ? 0 : p.algorithm === "quota" ? Math.min(this.failureRetryAfter, quotaResetMs(p.period, now)) : this.failureRetryAfter,
+      };
+    });
+    const result = summarize(policyResults, { degraded: true, error });
+    if (result.allowed) {
+      this.stats.failOpen++;
+      this.pendingLog.open++;
+    } else {
+      this.stats.failClosed++;
+      this.pendingLog.closed++;
+    }
+    this.pendingLog.error = error;
+    if (now - this.lastLog >= this.logInterval) this._logFailures(now);
+    return result;
+  }
+
+  _logFailures(now) {
+    const { open, closed, error } = this.pendingLog;
+    const since = this.lastLog === -Infinity ? "" : ` in the last ${Math.round((now - this.lastLog) / 1000)} s`;
+    this.logger.warn(
+      `redis-shield: Redis unavailable (${error && error.message}): ${open} request(s) allowed (fail-open) and ` +
+        `${closed} refused (fail-closed) without Redis${since}`,
+    );
+    this.lastLog = now;
+    this.pendingLog = { open: 0, closed: 0, error: null };
+  }
+}
+
+module.exports = { RateLimiter, TimeoutError, DenyCache };
