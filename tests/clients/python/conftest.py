@@ -1,0 +1,68 @@
+"""Fixtures of the Python client's tests: real servers with Shield loaded (tests/support), started
+per test on free loopback ports, and the client package on sys.path (clients/python)."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[2]
+CLIENT = REPO / "clients" / "python"
+sys.path.insert(0, str(REPO / "tests" / "support"))
+sys.path.insert(0, str(CLIENT))
+sys.path.insert(0, str(HERE))
+
+from shield_servers import MODULE, Server, find_server, missing_server_reason, require, requested_kinds  # noqa: E402
+
+# The server these tests run on: the first kind SHIELD_SERVERS names (redis7 by default).
+KIND = (requested_kinds() or ["redis7"])[0]
+BINARY = find_server(KIND)
+
+
+def pytest_report_header(config):
+    return [f"shield module: {MODULE}", f"server: {KIND} {BINARY}", f"client package: {CLIENT}"]
+
+
+@pytest.fixture
+def make_server():
+    """Starts servers with Shield for one test and stops each by its PID afterwards."""
+    require(BINARY is not None, missing_server_reason(KIND))
+    started = []
+
+    def make(**kwargs):
+        server = Server(BINARY, **kwargs)
+        started.append(server)
+        return server.start()
+
+    yield make
+    for server in started:
+        server.cleanup()
+
+
+@pytest.fixture
+def server(make_server):
+    return make_server()
+
+
+@pytest.fixture
+def url(server):
+    return f"redis://127.0.0.1:{server.port}"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A small cluster (3 primaries, no replicas) for the tests of one module."""
+    require(BINARY is not None, missing_server_reason(KIND))
+    from shield_cluster import Cluster
+    running = Cluster(BINARY, primaries=3, replicas=0).start()
+    yield running
+    running.stop()
+
+
+def client_env():
+    """The environment of a subprocess that imports redis_shield from clients/python."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(CLIENT)] + [p for p in [env.get("PYTHONPATH")] if p])
+    return env

@@ -1,0 +1,66 @@
+"""The sync and asyncio limiters on a real Redis Cluster (3 primaries): every policy of one key
+lands in one slot (the key is a hash tag), so one pipelined round trip reaches one node."""
+
+import asyncio
+
+import redis.asyncio.cluster
+from redis.cluster import ClusterNode, RedisCluster
+
+from redis_shield import AsyncLimiter, Limiter, Policy
+from sfparse import ratelimit
+
+POLICIES = [Policy.bucket("per-second", 5, 1, burst=10), Policy.window("per-minute", 100, 60),
+            Policy.quota("daily", 1000, "DAY")]
+
+
+def test_the_sync_limiter_limits_keys_spread_over_every_primary(cluster):
+    client = cluster.client()
+    limiter = Limiter(client, POLICIES)
+    keys = [f"user:{n}" for n in range(30)]
+    for key in keys:
+        decisions = [limiter.consume(key) for _ in range(11)]
+        assert [d.allowed for d in decisions] == [True] * 10 + [False]
+        state = ratelimit(decisions[0].headers()["RateLimit"])
+        assert {name: params["r"] for name, params in state.items()} == {
+            "per-second": 9, "per-minute": 99, "daily": 999}
+    owners = {cluster.owner(cluster.keyslot(f"shield:{{{key}}}:daily")).port for key in keys}
+    assert len(owners) == 3  # the keys reached every primary
+    for key in keys[:3]:
+        slots = {cluster.keyslot(f"shield:{{{key}}}:{p.name}") for p in POLICIES}
+        assert len(slots) == 1
+    client.close()
+
+
+def test_the_sync_limiter_refunds_a_bucket_on_the_right_node(cluster):
+    client = cluster.client()
+    limiter = Limiter(client, [Policy.bucket("bucket", 10, 60), Policy.window("window", 1, 60)], deny_cache=None)
+    assert limiter.consume("refund-me").allowed
+    refused = limiter.consume("refund-me")
+    assert refused.violated == ("window",) and refused.results[0].remaining == 9
+    assert client.get("shield:{refund-me}:bucket") == "9"
+    client.close()
+
+
+def test_the_asyncio_limiter_works_on_the_cluster_client(cluster):
+    async def scenario():
+        nodes = [redis.asyncio.cluster.ClusterNode("127.0.0.1", port) for port in cluster.startup_ports()]
+        client = redis.asyncio.cluster.RedisCluster(startup_nodes=nodes, socket_timeout=2)
+        limiter = AsyncLimiter(client, POLICIES)
+        results = {}
+        for n in range(12):
+            key = f"async:{n}"
+            results[key] = [(await limiter.consume(key)).allowed for _ in range(11)]
+        bucket = AsyncLimiter(client, [Policy.bucket("bucket", 10, 60), Policy.window("window", 1, 60)],
+                              deny_cache=None)
+        await bucket.consume("async-refund")
+        refused = await bucket.consume("async-refund")
+        await client.close()
+        return results, refused
+
+    results, refused = asyncio.run(scenario())
+    assert all(r == [True] * 10 + [False] for r in results.values())
+    assert refused.results[0].remaining == 9
+    sync = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", p) for p in cluster.startup_ports()],
+                        decode_responses=True)
+    assert sync.get("shield:{async-refund}:bucket") == "9"
+    sync.close()
