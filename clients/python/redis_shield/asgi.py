@@ -15,9 +15,20 @@ def scope_info(scope):
     user = scope.get("user")
     name = None
     if user is not None and getattr(user, "is_authenticated", False):
-        name = getattr(user, "identity", None) or getattr(user, "display_name", None) or str(user)
+        name = _user_name(user)
     return RequestInfo(scope.get("method", "GET"), scope.get("path", "/"), headers,
                        client[0] if client else None, name, scope)
+
+
+def _user_name(user):
+    for attribute in ("display_name", "username", "identity"):
+        try:
+            value = getattr(user, attribute, None)
+        except NotImplementedError:  # Starlette's BaseUser leaves some undefined
+            value = None
+        if value:
+            return str(value)
+    return str(user)
 
 
 class ShieldMiddleware:
