@@ -2,4 +2,3 @@
 import shield from "./index.js";
 
 export const { RateLimiter, TimeoutError, shieldExpress, shieldFastify, createHttpCore, clientIp, headersFor } = shield;
-export default shield;
