@@ -1,0 +1,501 @@
+package redisshield
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"math/rand"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+// LimiterOptions configure a Limiter; the zero value is usable.
+type LimiterOptions struct {
+	// Prefix starts every key (default "shield:"). A policy's key is
+	// <Prefix>{<key>}:<policy name>: the hash tag puts all policies of one key in one cluster slot.
+	Prefix string
+	// Timeout bounds every call to Redis (default 250ms); the caller's context may end it sooner.
+	Timeout time.Duration
+	// DenyCacheSize is how many refused (key, cost) pairs are remembered locally until their
+	// retry-after passes (default 10000); a negative size turns the cache off.
+	DenyCacheSize int
+	// FailClosedRetryAfter is the Retry-After of a call refused because Redis did not answer
+	// (default 1s).
+	FailClosedRetryAfter time.Duration
+	// FailureLogInterval is the least time between two log lines about failure decisions
+	// (default 1 minute).
+	FailureLogInterval time.Duration
+	// Logger receives those lines (default log.Print).
+	Logger func(message string)
+}
+
+// Limiter applies a set of policies to keys. It is safe for concurrent use.
+type Limiter struct {
+	client   *Client
+	policies []Policy
+	opts     LimiterOptions
+	cache    *denyCache
+	failures failureLog
+	stats    struct{ calls, cacheHits, failOpen, failClosed int64 }
+}
+
+// NewLimiter checks the policies and makes a Limiter over client.
+func NewLimiter(client *Client, policies []Policy, opts LimiterOptions) (*Limiter, error) {
+	if client == nil || len(policies) == 0 {
+		return nil, errors.New("redisshield: a limiter needs a client and at least one policy")
+	}
+	names := map[string]bool{}
+	for _, p := range policies {
+		if err := p.validate(); err != nil {
+			return nil, err
+		}
+		if names[p.Name] {
+			return nil, fmt.Errorf("redisshield: policy name %q appears twice", p.Name)
+		}
+		names[p.Name] = true
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "shield:"
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 250 * time.Millisecond
+	}
+	if opts.DenyCacheSize == 0 {
+		opts.DenyCacheSize = 10000
+	}
+	if opts.FailClosedRetryAfter <= 0 {
+		opts.FailClosedRetryAfter = time.Second
+	}
+	if opts.FailureLogInterval <= 0 {
+		opts.FailureLogInterval = time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = func(message string) { log.Print(message) }
+	}
+	l := &Limiter{client: client, policies: append([]Policy(nil), policies...), opts: opts}
+	if opts.DenyCacheSize > 0 {
+		l.cache = newDenyCache(opts.DenyCacheSize)
+	}
+	l.failures.interval, l.failures.logger = opts.FailureLogInterval, opts.Logger
+	return l, nil
+}
+
+// Policies are the limiter's policies, in the order given.
+func (l *Limiter) Policies() []Policy { return append([]Policy(nil), l.policies...) }
+
+// Key is the Redis key of one policy for one caller's key.
+func (l *Limiter) Key(key, policy string) string {
+	return l.opts.Prefix + "{" + key + "}:" + policy
+}
+
+// PolicyResult is one policy's part of a decision.
+type PolicyResult struct {
+	Name    string
+	Allowed bool
+	// Known is false when Redis did not answer: the policy's failure mode decided.
+	Known bool
+	// Remaining is what is left after this call (when refused, what the policy holds now); -1
+	// when not Known.
+	Remaining int64
+	// Quota and Window are RateLimit-Policy's q and w: the limit, and its window in seconds.
+	Quota, Window int64
+	// RetryAfter is 0 when allowed; the wait after which the call can succeed; negative when it
+	// never can (the cost exceeds what the policy can ever hold).
+	RetryAfter time.Duration
+	// Reset is the time until the policy is back to its full limit.
+	Reset time.Duration
+}
+
+// Result is a limiter's decision over all of its policies.
+type Result struct {
+	// Allowed is true when every policy allowed the call.
+	Allowed bool
+	// Remaining is the least Remaining of the policies that Redis answered for (-1: none).
+	Remaining int64
+	// RetryAfter is 0 when allowed; otherwise the longest wait of the policies that refused, or
+	// negative when one of them never can allow this cost.
+	RetryAfter time.Duration
+	// Reset is the Reset of the policy with the least Remaining.
+	Reset time.Duration
+	// Violated names the policies that refused, in the limiter's order.
+	Violated []string
+	// Policies holds each policy's part, in the limiter's order.
+	Policies []PolicyResult
+	// Cached is true when the local deny cache refused the call without asking Redis.
+	Cached bool
+	// Err is why Redis did not decide (nil when it did): then each policy's failure mode did.
+	Err error
+}
+
+// PolicyHeader is the value of the RateLimit-Policy header (draft-ietf-httpapi-ratelimit-headers):
+// one `"<name>";q=<limit>;w=<seconds>` item per policy.
+func (r Result) PolicyHeader() string {
+	items := make([]string, 0, len(r.Policies))
+	for _, p := range r.Policies {
+		items = append(items, strconv.Quote(p.Name)+";q="+strconv.FormatInt(p.Quota, 10)+";w="+strconv.FormatInt(p.Window, 10))
+	}
+	return strings.Join(items, ", ")
+}
+
+// RateLimitHeader is the value of the RateLimit header: one `"<name>";r=<remaining>;t=<seconds>`
+// item per policy Redis answered for (t: Reset rounded up to the second); "" when none.
+func (r Result) RateLimitHeader() string {
+	items := make([]string, 0, len(r.Policies))
+	for _, p := range r.Policies {
+		if p.Known {
+			items = append(items, strconv.Quote(p.Name)+";r="+strconv.FormatInt(p.Remaining, 10)+";t="+strconv.FormatInt(ceilSeconds(p.Reset), 10))
+		}
+	}
+	return strings.Join(items, ", ")
+}
+
+// RetryAfterSeconds is RetryAfter rounded up to whole seconds (the Retry-After header); -1 when
+// no wait helps.
+func (r Result) RetryAfterSeconds() int64 {
+	if r.RetryAfter < 0 {
+		return -1
+	}
+	return ceilSeconds(r.RetryAfter)
+}
+
+func ceilSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Second - 1) / time.Second)
+}
+
+// Stats count a limiter's decisions since it was made.
+type Stats struct {
+	Calls      int64 // Limit calls (Acquire's included)
+	CacheHits  int64 // calls the deny cache refused without Redis
+	FailOpen   int64 // calls allowed because Redis did not answer
+	FailClosed int64 // calls refused because Redis did not answer
+}
+
+// Stats returns the limiter's counters.
+func (l *Limiter) Stats() Stats {
+	return Stats{
+		Calls:      atomic.LoadInt64(&l.stats.calls),
+		CacheHits:  atomic.LoadInt64(&l.stats.cacheHits),
+		FailOpen:   atomic.LoadInt64(&l.stats.failOpen),
+		FailClosed: atomic.LoadInt64(&l.stats.failClosed),
+	}
+}
+
+// Limit takes cost tokens (at least 1) from every policy for key. When Redis does not answer
+// within the timeout, each policy decides by its OnFailure, and err (also in Result.Err) says why.
+func (l *Limiter) Limit(ctx context.Context, key string, cost int64) (Result, error) {
+	if cost <= 0 {
+		return Result{}, fmt.Errorf("redisshield: cost must be positive, not %d", cost)
+	}
+	atomic.AddInt64(&l.stats.calls, 1)
+	now := time.Now()
+	cacheKey := key + "\x00" + strconv.FormatInt(cost, 10)
+	if l.cache != nil {
+		if parts, ok := l.cache.get(cacheKey, now); ok {
+			atomic.AddInt64(&l.stats.cacheHits, 1)
+			res := combine(parts)
+			res.Cached = true
+			return res, nil
+		}
+	}
+	callCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
+	parts, err := l.decide(callCtx, key, cost)
+	cancel()
+	if err != nil {
+		return l.failed(err, now), err
+	}
+	res := combine(parts)
+	if !res.Allowed && res.RetryAfter > 0 && l.cache != nil {
+		l.cache.put(cacheKey, now, now.Add(res.RetryAfter), parts)
+	}
+	return res, nil
+}
+
+// failed is the decision of the policies' failure modes when Redis did not answer.
+func (l *Limiter) failed(err error, now time.Time) Result {
+	parts := make([]PolicyResult, len(l.policies))
+	allowed := true
+	for i, p := range l.policies {
+		parts[i] = PolicyResult{Name: p.Name, Allowed: p.OnFailure == FailOpen, Remaining: -1,
+			Quota: p.quota(), Window: p.window(now)}
+		if !parts[i].Allowed {
+			parts[i].RetryAfter = l.opts.FailClosedRetryAfter
+			allowed = false
+		}
+	}
+	res := combine(parts)
+	res.Err = err
+	if allowed {
+		atomic.AddInt64(&l.stats.failOpen, 1)
+	} else {
+		atomic.AddInt64(&l.stats.failClosed, 1)
+	}
+	l.failures.record(allowed, err, now)
+	return res
+}
+
+func combine(parts []PolicyResult) Result {
+	res := Result{Allowed: true, Remaining: -1, Policies: parts}
+	for _, p := range parts {
+		if p.Known && (res.Remaining < 0 || p.Remaining < res.Remaining) {
+			res.Remaining, res.Reset = p.Remaining, p.Reset
+		}
+		if p.Allowed {
+			continue
+		}
+		res.Allowed = false
+		res.Violated = append(res.Violated, p.Name)
+		if res.RetryAfter >= 0 && (p.RetryAfter < 0 || p.RetryAfter > res.RetryAfter) {
+			res.RetryAfter = p.RetryAfter
+		}
+	}
+	return res
+}
+
+// decide is the one place that talks to Redis: every policy's command for key in one round trip
+// (one node: the keys share a hash tag), then SHIELD.refund for the buckets that took tokens when
+// another policy refused. Until SHIELD.limit, this is not atomic: calls running at the same time
+// can see each other's tokens taken and given back, and a window or quota that allowed a refused
+// call keeps the tokens it took (neither has a refund command).
+func (l *Limiter) decide(ctx context.Context, key string, cost int64) ([]PolicyResult, error) {
+	cmds := make([]command, len(l.policies))
+	for i, p := range l.policies {
+		k := l.Key(key, p.Name)
+		n := p.cost(cost)
+		switch p.Algorithm {
+		case Bucket:
+			args := []interface{}{"SHIELD.absorb", k, p.Limit, int64(p.Period / time.Second), n}
+			if p.Burst > 0 {
+				args = append(args, "BURST", p.Burst)
+			}
+			cmds[i] = command{key: k, args: append(args, "VERBOSE")}
+		case Window:
+			cmds[i] = command{key: k, args: []interface{}{"SHIELD.window", k, p.Limit, int64(p.Period / time.Second), n, "VERBOSE"}}
+		case Quota:
+			cmds[i] = command{key: k, args: []interface{}{"SHIELD.quota", k, p.Limit, string(p.Calendar), n, "VERBOSE"}}
+		}
+	}
+	replies, err := l.client.do(ctx, cmds)
+	if err != nil {
+		return nil, err
+	}
+	parts := make([]PolicyResult, len(l.policies))
+	allowed := true
+	for i, p := range l.policies {
+		if parts[i], err = parseVerbose(p, replies[i]); err != nil {
+			return nil, fmt.Errorf("redisshield: %s (policy %s): %w", cmds[i].args[0], p.Name, err)
+		}
+		allowed = allowed && parts[i].Allowed
+	}
+	if allowed {
+		return parts, nil
+	}
+	var refunds []command
+	var refunded []int
+	for i, p := range l.policies {
+		if p.Algorithm == Bucket && parts[i].Allowed {
+			k := l.Key(key, p.Name)
+			args := []interface{}{"SHIELD.refund", k, p.Limit, int64(p.Period / time.Second), p.cost(cost)}
+			if p.Burst > 0 {
+				args = append(args, "BURST", p.Burst)
+			}
+			refunds = append(refunds, command{key: k, args: args})
+			refunded = append(refunded, i)
+		}
+	}
+	if len(refunds) > 0 {
+		// The call is refused whatever happens here; a failed refund leaves the tokens taken.
+		if replies, err := l.client.do(ctx, refunds); err == nil {
+			for j, i := range refunded {
+				if tokens, ok := replies[j].(int64); ok {
+					parts[i].Remaining = tokens
+				}
+			}
+		}
+	}
+	return parts, nil
+}
+
+// parseVerbose reads a VERBOSE reply: the flat field/value array of RESP2.
+func parseVerbose(p Policy, reply interface{}) (PolicyResult, error) {
+	if replyErr, isErr := reply.(redis.Error); isErr {
+		return PolicyResult{}, replyErr
+	}
+	values, ok := reply.([]interface{})
+	if !ok || len(values)%2 != 0 {
+		return PolicyResult{}, fmt.Errorf("unexpected reply %v", reply)
+	}
+	fields := map[string]int64{}
+	for i := 0; i < len(values); i += 2 {
+		n, err := asInt(values[i+1])
+		if err != nil {
+			return PolicyResult{}, err
+		}
+		fields[asString(values[i])] = n
+	}
+	for _, name := range []string{"allowed", "remaining", "capacity", "period", "retry_after_ms", "reset_after_ms"} {
+		if _, ok := fields[name]; !ok {
+			return PolicyResult{}, fmt.Errorf("reply %v has no %s", reply, name)
+		}
+	}
+	r := PolicyResult{Name: p.Name, Allowed: fields["allowed"] == 1, Known: true,
+		Remaining: fields["remaining"], Quota: fields["capacity"], Window: fields["period"],
+		RetryAfter: time.Duration(fields["retry_after_ms"]) * time.Millisecond,
+		Reset:      time.Duration(fields["reset_after_ms"]) * time.Millisecond}
+	if fields["retry_after_ms"] < 0 {
+		r.RetryAfter = -1
+	}
+	if p.Algorithm == Bucket && p.Burst > 0 { // q is what the bucket holds, w the time to refill it
+		r.Quota, r.Window = p.quota(), p.window(time.Time{})
+	}
+	return r, nil
+}
+
+// ErrWaitTooLong is Acquire's error when the call cannot succeed within maxWait.
+var ErrWaitTooLong = errors.New("redisshield: the wait for the limit exceeds maxWait")
+
+// Acquire is Limit that waits: while the call is refused and its retry-after (plus a jitter of
+// up to a tenth of it, at most 100ms) ends within maxWait of the start, it sleeps that long and
+// tries again. It returns the last Result, with ErrWaitTooLong when maxWait is not enough (or no
+// wait can help), or ctx's error when ctx ends first.
+func (l *Limiter) Acquire(ctx context.Context, key string, cost int64, maxWait time.Duration) (Result, error) {
+	deadline := time.Now().Add(maxWait)
+	for {
+		res, err := l.Limit(ctx, key, cost)
+		if res.Allowed || (err != nil && res.Policies == nil) {
+			return res, err
+		}
+		now := time.Now()
+		if res.RetryAfter < 0 || now.Add(res.RetryAfter).After(deadline) {
+			return res, ErrWaitTooLong
+		}
+		wait := res.RetryAfter + jitter(res.RetryAfter)
+		if now.Add(wait).After(deadline) {
+			wait = deadline.Sub(now)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return res, ctx.Err()
+		case <-timer.C:
+		}
+	}
+}
+
+func jitter(wait time.Duration) time.Duration {
+	most := wait / 10
+	if most > 100*time.Millisecond {
+		most = 100 * time.Millisecond
+	}
+	if most <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int63n(int64(most) + 1))
+}
+
+// failureLog logs failure decisions at most once per interval, with how many there were.
+type failureLog struct {
+	interval time.Duration
+	logger   func(string)
+	mu       sync.Mutex
+	last     time.Time
+	open     int64
+	closed   int64
+}
+
+func (f *failureLog) record(open bool, err error, now time.Time) {
+	f.mu.Lock()
+	if open {
+		f.open++
+	} else {
+		f.closed++
+	}
+	if !f.last.IsZero() && now.Sub(f.last) < f.interval {
+		f.mu.Unlock()
+		return
+	}
+	message := fmt.Sprintf("redisshield: Redis did not decide (%v): %d calls allowed (fail-open) and %d refused (fail-closed) since the last such line",
+		err, f.open, f.closed)
+	f.last, f.open, f.closed = now, 0, 0
+	f.mu.Unlock()
+	f.logger(message)
+}
+
+// denyCache remembers refused calls until their retry-after, at most size of them.
+type denyCache struct {
+	mu      sync.Mutex
+	size    int
+	entries map[string]denyEntry
+}
+
+type denyEntry struct {
+	stored, until time.Time
+	parts         []PolicyResult
+}
+
+func newDenyCache(size int) *denyCache {
+	return &denyCache{size: size, entries: make(map[string]denyEntry)}
+}
+
+func (c *denyCache) get(key string, now time.Time) ([]PolicyResult, bool) {
+	c.mu.Lock()
+	entry, ok := c.entries[key]
+	if ok && !now.Before(entry.until) {
+		delete(c.entries, key)
+		ok = false
+	}
+	c.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	elapsed := now.Sub(entry.stored)
+	parts := append([]PolicyResult(nil), entry.parts...)
+	for i := range parts {
+		if parts[i].RetryAfter > 0 {
+			parts[i].RetryAfter = maxDuration(parts[i].RetryAfter-elapsed, time.Millisecond)
+		}
+		parts[i].Reset = maxDuration(parts[i].Reset-elapsed, 0)
+	}
+	return parts, true
+}
+
+func (c *denyCache) put(key string, now, until time.Time, parts []PolicyResult) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, present := c.entries[key]; !present && len(c.entries) >= c.size {
+		for k, e := range c.entries { // drop what has expired, then anything, until there is room
+			if !now.Before(e.until) {
+				delete(c.entries, k)
+			}
+		}
+		for k := range c.entries {
+			if len(c.entries) < c.size {
+				break
+			}
+			delete(c.entries, k)
+		}
+	}
+	c.entries[key] = denyEntry{stored: now, until: until, parts: parts}
+}
+
+func (c *denyCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
+
+func maxDuration(a, b time.Duration) time.Duration {
+	if a > b {
+		return a
+	}
+	return b
+}
