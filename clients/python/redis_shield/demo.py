@@ -45,7 +45,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     limiter = Limiter.from_url(args.redis_url, POLICIES, timeout=args.timeout)
-    app = ShieldMiddleware(hello, limiter)
+    app = ShieldMiddleware(hello, limiter, exempt=lambda info: info.path != "/")  # only GET / is limited
     server = make_server(args.host, args.port, app, server_class=ThreadingWSGIServer, handler_class=QuietHandler)
     print(f"listening on http://{args.host}:{args.port}/", flush=True)
     try:

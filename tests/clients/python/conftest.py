@@ -66,3 +66,12 @@ def client_env():
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(CLIENT)] + [p for p in [env.get("PYTHONPATH")] if p])
     return env
+
+
+def command_calls(client, command):
+    """How many times the server ran `command` since its last CONFIG RESETSTAT (INFO commandstats;
+    the entry's name keeps the case the module registered it with)."""
+    for name, stats in client.info("commandstats").items():
+        if name.lower() == f"cmdstat_{command.lower()}":
+            return int(stats["calls"])
+    return 0
