@@ -88,7 +88,7 @@ class Server {
   async start() {
     this.port = this.port || (await freePort({ withBus: this.cluster }));
     this.dir = this.dir || fs.mkdtempSync(path.join(os.tmpdir(), `shield-node-${this.port}-`));
-    const args = ["--port", String(this.port), "--bind", HOST, "--dir", this.dir, "--save", "", "--appendonly", "no",
+    const args = ["--port", String(this.port), "--bind", HOST, "--dir", this.dir, "--save", "", "--appendonly", "no", "--enable-debug-command", "yes",
       "--logfile", path.join(this.dir, "server.log"), "--loadmodule", await shieldModule()];
     if (this.cluster) args.push("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000");
     this.process = spawn(serverBinary(), args, { stdio: "ignore" });

@@ -1,0 +1,67 @@
+"use strict";
+// The RateLimiter on a real 3-primary cluster, through ioredis's and node-redis's cluster clients.
+const { describe, it, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const crypto = require("node:crypto");
+const { RateLimiter } = require("../../../../clients/node");
+const { keySlot } = require("../../../../clients/node/lib/redis");
+const { Cluster } = require("../support");
+const { cluster: clients } = require("./clients");
+
+describe("the rate limiter on a cluster", () => {
+  let cluster;
+  before(async () => {
+    cluster = await new Cluster().start();
+  });
+  after(async () => {
+    if (cluster) await cluster.stop();
+  });
+
+  it("the library's slot of a key is the cluster's CLUSTER KEYSLOT", async () => {
+    for (const key of ["a", "user:42", "shield:{ip:10.0.0.1}:burst", "{}x", "x{}y{z}", "ключ"]) {
+      assert.equal(keySlot(key), await cluster.nodes[0].command("CLUSTER", "KEYSLOT", key), key);
+    }
+  });
+
+  for (const [kind, connect] of Object.entries(clients)) {
+    it(`through ${kind}, every policy of a caller lives on the primary owning the caller's slot, without redirects`, async () => {
+      const conn = await connect(cluster.ports());
+      try {
+        const limiter = new RateLimiter({
+          redis: conn.client,
+          policies: [
+            { name: "burst", limit: 5, window: 1, burst: 10 },
+            { name: "minute", algorithm: "window", limit: 50, window: 60 },
+            { name: "daily", algorithm: "quota", limit: 1000, period: "day" },
+          ],
+        });
+        const movedBefore = await redirects(cluster);
+        const keys = Array.from({ length: 6 }, () => `${kind}-${crypto.randomBytes(4).toString("hex")}`);
+        for (const key of keys) {
+          const results = [];
+          for (let i = 0; i < 11; i++) results.push(await limiter.limit(key));
+          assert.deepEqual(results.map((r) => r.allowed), [...Array(10).fill(true), false], key);
+          assert.deepEqual(results[10].violated, ["burst"]);
+          const owner = await cluster.owner(keySlot(key));
+          assert.equal(await owner.command("GET", `shield:{${key}}:daily`), "11");
+        }
+        const owners = new Set();
+        for (const key of keys) owners.add((await cluster.owner(keySlot(key))).port);
+        assert.ok(owners.size >= 2, "the keys spread over several primaries");
+        assert.equal(await redirects(cluster), movedBefore, "no MOVED: each call went straight to the owner");
+      } finally {
+        await conn.close();
+      }
+    });
+  }
+});
+
+async function redirects(cluster) {
+  let moved = 0;
+  for (const node of cluster.nodes) {
+    const info = await node.command("INFO", "errorstats");
+    const match = /errorstat_MOVED:count=(\d+)/.exec(info);
+    moved += match ? Number(match[1]) : 0;
+  }
+  return moved;
+}
