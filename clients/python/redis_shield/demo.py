@@ -27,9 +27,9 @@ def hello(environ, start_response):
 
 
 class QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args):  # one line per request on stdout, as the other demos
-        sys.stdout.write(f"{self.command} {self.path} {args[1] if len(args) > 1 else ''}\n")
-        sys.stdout.flush()
+    def log_message(self, format, *args):  # one short line per request, on stderr
+        sys.stderr.write(f"{self.command} {self.path} {args[1] if len(args) > 1 else ''}\n")
+        sys.stderr.flush()
 
 
 class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
@@ -47,7 +47,7 @@ def main(argv=None):
     limiter = Limiter.from_url(args.redis_url, POLICIES, timeout=args.timeout)
     app = ShieldMiddleware(hello, limiter, exempt=lambda info: info.path != "/")  # only GET / is limited
     server = make_server(args.host, args.port, app, server_class=ThreadingWSGIServer, handler_class=QuietHandler)
-    print(f"listening on http://{args.host}:{args.port}/", flush=True)
+    print(f"listening on http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
