@@ -1,6 +1,8 @@
 """ASGI middleware (Starlette, FastAPI, any ASGI application):
 `app.add_middleware(ShieldMiddleware, limiter=AsyncLimiter(...), key=..., exempt=..., routes=...)`."""
 
+import inspect
+
 from .web import HttpRateLimit, RequestInfo, lower_headers
 
 __all__ = ["ShieldMiddleware", "scope_info"]
@@ -36,6 +38,8 @@ class ShieldMiddleware:
     `HttpRateLimit`'s); responses as redis_shield.wsgi.ShieldMiddleware's."""
 
     def __init__(self, app, limiter, **options):
+        if not inspect.iscoroutinefunction(limiter.consume):
+            raise TypeError("the ASGI middleware needs an AsyncLimiter")
         self.app = app
         self.rules = HttpRateLimit(limiter, **options)
 

@@ -1,5 +1,7 @@
 """WSGI middleware: `app = ShieldMiddleware(app, limiter, key=..., exempt=..., routes=..., cost=...)`."""
 
+import inspect
+
 from .web import HttpRateLimit, environ_info
 
 __all__ = ["ShieldMiddleware"]
@@ -14,6 +16,8 @@ class ShieldMiddleware:
     the application."""
 
     def __init__(self, app, limiter, **options):
+        if inspect.iscoroutinefunction(limiter.consume):
+            raise TypeError("the WSGI middleware needs a Limiter, not an AsyncLimiter")
         self.app = app
         self.rules = HttpRateLimit(limiter, **options)
 

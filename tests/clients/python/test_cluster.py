@@ -64,3 +64,10 @@ def test_the_asyncio_limiter_works_on_the_cluster_client(cluster):
                         decode_responses=True)
     assert sync.get("shield:{async-refund}:bucket") == "9"
     sync.close()
+
+
+def test_from_url_with_cluster_builds_a_cluster_client(cluster):
+    limiter = Limiter.from_url(f"redis://127.0.0.1:{cluster.startup_ports()[0]}", POLICIES, cluster=True)
+    assert isinstance(limiter.client, RedisCluster)
+    assert [limiter.consume(f"from-url:{n}").source for n in range(6)] == ["redis"] * 6
+    limiter.close()

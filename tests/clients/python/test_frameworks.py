@@ -278,3 +278,45 @@ def test_a_fastapi_dependency_limits_one_route_with_its_own_policy(uvicorn_app):
     status, headers, body = http_get(uvicorn_app, "/expensive")
     assert status == 429 and int(headers["Retry-After"]) >= 1
     assert json.loads(body)["detail"]["violated_policies"] == ["expensive"]
+
+
+def test_routes_give_matching_requests_their_own_policies_by_method_and_prefix(url):
+    async def handler(request):
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/upload", handler, methods=["GET", "POST"]), Route("/api/items", handler)])
+    app.add_middleware(ASGIShield, limiter=AsyncLimiter.from_url(url, THREE),
+                       routes={"POST /upload": [Policy.bucket("uploads", 1, 60)],
+                               "/api/*": [Policy.window("api", 2, 60)]})
+    with TestClient(app) as client:
+        assert list(ratelimit(client.post("/upload").headers["ratelimit"])) == ["uploads"]
+        assert list(ratelimit(client.get("/upload").headers["ratelimit"])) == ["per-minute"]
+        assert list(ratelimit(client.get("/api/items").headers["ratelimit"])) == ["api"]
+        refused = client.post("/upload")
+        assert_refused(refused.status_code, refused.headers, refused.content, ["uploads"])
+
+
+def test_the_middleware_refuses_a_limiter_of_the_wrong_kind(url):
+    with pytest.raises(TypeError):
+        ASGIShield(None, Limiter.from_url(url, THREE))
+    with pytest.raises(TypeError):
+        WSGIShield(None, AsyncLimiter.from_url(url, THREE))
+
+
+DOTTED_RULES = None
+
+
+def test_django_reads_its_rules_from_a_dotted_path_too(url):
+    global DOTTED_RULES
+    client = django_client(url)
+    DOTTED_RULES = HttpRateLimit(Limiter.from_url(url, [Policy.bucket("dotted", 5, 60)]))
+    settings.REDIS_SHIELD = f"{__name__}.DOTTED_RULES"
+    assert list(ratelimit(client.get("/")["RateLimit"])) == ["dotted"]
+
+
+def test_flask_init_app_attaches_a_shield_made_before_the_app(url):
+    shield = Shield(limiter=Limiter.from_url(url, THREE))
+    app = flask.Flask("late")
+    app.get("/")(lambda: "hello")
+    shield.init_app(app)
+    assert ratelimit(app.test_client().get("/").headers["RateLimit"]) == {"per-minute": {"r": 2, "t": 20}}

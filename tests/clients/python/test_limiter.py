@@ -12,6 +12,7 @@ import redis.asyncio
 
 from conftest import command_calls
 from redis_shield import AsyncLimiter, DenyCache, FailureTracker, Limiter, Policy
+from redis_shield.core import failure_decision
 from sfparse import ParseError, parse_list, ratelimit, ratelimit_policy
 
 DEMO = [Policy.bucket("per-second", 5, 1, burst=10), Policy.quota("daily", 1000, "DAY")]
@@ -236,3 +237,21 @@ def test_the_asyncio_limiter_refunds_acquires_and_fails_open_when_the_server_die
         await limiter.close()
 
     run(scenario())
+
+
+def test_an_error_reply_is_a_failure_too(make_server):
+    plain = make_server(module=None)  # no Shield: the command is unknown
+    limiter = Limiter.from_url(f"redis://127.0.0.1:{plain.port}", [Policy.bucket("b", 10, 60)])
+    decision = limiter.consume("k")
+    assert decision.source == "fail-open" and "ResponseError" in decision.error
+
+
+def test_the_deny_cache_keeps_an_entry_at_most_max_seconds():
+    now = [0.0]
+    cache = DenyCache(max_entries=10, max_seconds=5, clock=lambda: now[0])
+    refusal = failure_decision([Policy.bucket("b", 1, 1, on_failure="closed")], "ConnectionError", 100.0)
+    cache.put("k", refusal)
+    now[0] = 4.9
+    assert cache.get("k").retry_after == pytest.approx(0.1)
+    now[0] = 5.0
+    assert cache.get("k") is None
