@@ -1,5 +1,6 @@
 // The bucket commands: each parses with the core, reads and writes through the store unit, and
 // shapes its reply with the core's data.
+#include "core/bucket/bucket_policy.hpp"
 #include "module/glue.hpp"
 
 namespace shield::glue {
@@ -24,8 +25,29 @@ constexpr BucketSyntax kRefundSyntax{.tokens_required = true, .verbose = false};
 struct MultiSlot {
   BucketArgs args;
   StringKey key;
-  AbsorbDecision decision{};
+  Outcome outcome;
 };
+
+// Absorb, inspect and refund: one bucket, one operation.
+int OneBucket(RedisModuleCtx* ctx, RedisModuleString** argv, int argc, Counter command,
+              const BucketSyntax& syntax, Operation operation) noexcept {
+  CountCall(command);
+  const int64_t now_ms = NowMs();
+  const BucketArgs args = ParseOneBucket(argv, argc, syntax, now_ms);
+  if (args.error != Error::kNone) return ReplyError(ctx, args.error);
+  const bool verbose = args.verbose || operation == Operation::kPeek;
+  const Detail detail = verbose ? Detail::kFull : Detail::kReply;
+  const auto decide = [&](const StoredValue& stored) {
+    return bucket::Decide(args.limits, stored, operation, args.tokens, now_ms, detail);
+  };
+  Error error = Error::kNone;
+  const Outcome outcome = operation == Operation::kPeek
+                              ? PeekKey(ctx, argv[1], decide, error)
+                              : DecideKey(ctx, argv[1], true, decide, error);
+  if (error != Error::kNone) return ReplyError(ctx, error);
+  CountOutcome(outcome, operation, args.tokens);
+  return ReplyOutcome(ctx, outcome, verbose);
+}
 
 }  // namespace
 
@@ -38,26 +60,7 @@ struct MultiSlot {
 // Errors: wrong arity; "capacity/period/tokens/burst must be positive"; "period/burst value too
 // large"; "syntax error" for a repeated option; "invalid token count in Redis"; WRONGTYPE.
 int AbsorbCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  CountCall(Counter::kAbsorbCalls);
-  const int64_t now_ms = NowMs();
-  const BucketArgs args = ParseOneBucket(argv, argc, kAbsorbSyntax, now_ms);
-  if (args.error != Error::kNone) return ReplyError(ctx, args.error);
-
-  StringKey bucket;
-  if (const Error error = OpenCount(ctx, argv[1], bucket); error != Error::kNone) {
-    return ReplyError(ctx, error);
-  }
-  const AbsorbDecision decision = Absorb(args.limits, bucket.stored, args.tokens, now_ms);
-  if (decision.allowed) {
-    const Error error = WriteCount(ctx, bucket, StoreAt(args.limits, decision.after, now_ms));
-    if (error != Error::kNone) return ReplyError(ctx, error);
-  }
-  CountDecision(decision.allowed, static_cast<uint64_t>(args.tokens));
-  if (args.verbose) {
-    ReplyVerbose(ctx, Verbose(args.limits, decision, args.tokens, decision.allowed));
-    return REDISMODULE_OK;
-  }
-  return RedisModule_ReplyWithLongLong(ctx, ReplyFor(decision));
+  return OneBucket(ctx, argv, argc, Counter::kAbsorbCalls, kAbsorbSyntax, Operation::kTake);
 }
 
 // SHIELD.inspect <key> <capacity> <period> [<tokens>] [BURST <n>] [VERBOSE]
@@ -66,18 +69,7 @@ int AbsorbCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
 // anything. Changes nothing: no write, no keyspace event, no propagation, no re-encoding.
 // Errors: as SHIELD.absorb's.
 int InspectCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  CountCall(Counter::kInspectCalls);
-  const int64_t now_ms = NowMs();
-  const BucketArgs args = ParseOneBucket(argv, argc, kAbsorbSyntax, now_ms);
-  if (args.error != Error::kNone) return ReplyError(ctx, args.error);
-
-  StoredBucket stored{};
-  if (const Error error = PeekCount(ctx, argv[1], stored); error != Error::kNone) {
-    return ReplyError(ctx, error);
-  }
-  const AbsorbDecision decision = Absorb(args.limits, stored, args.tokens, now_ms);
-  ReplyVerbose(ctx, Verbose(args.limits, decision, args.tokens, decision.allowed));
-  return REDISMODULE_OK;
+  return OneBucket(ctx, argv, argc, Counter::kInspectCalls, kAbsorbSyntax, Operation::kPeek);
 }
 
 // SHIELD.absorb_multi <key> <capacity>[:<burst>] <period> <tokens> [...] [VERBOSE]
@@ -116,15 +108,20 @@ int AbsorbMultiCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) 
   }
 
   // Decide all, then commit.
+  const Detail detail = verbose ? Detail::kFull : Detail::kReply;
   bool allowed = true;
   uint64_t tokens = 0;
   for (size_t i = 0; i < count; ++i) {
     MultiSlot& slot = slots[i];
-    if (const Error error = OpenCount(ctx, key_of(i), slot.key); error != Error::kNone) {
+    StoredValue stored;
+    if (const Error error = OpenStored(ctx, key_of(i), slot.key, stored, true);
+        error != Error::kNone) {
       return ReplyError(ctx, error);
     }
-    slot.decision = Absorb(slot.args.limits, slot.key.stored, slot.args.tokens, now_ms);
-    allowed = allowed && slot.decision.allowed;
+    slot.outcome = bucket::Decide(slot.args.limits, stored, Operation::kTake, slot.args.tokens,
+                                  now_ms, detail);
+    if (slot.outcome.error != Error::kNone) return ReplyError(ctx, slot.outcome.error);
+    allowed = allowed && slot.outcome.allowed;
     if (__builtin_add_overflow(tokens, static_cast<uint64_t>(slot.args.tokens), &tokens)) {
       tokens = UINT64_MAX;
     }
@@ -133,9 +130,9 @@ int AbsorbMultiCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) 
     // Every write propagates as SET: if the server can propagate the first, it can the others,
     // so a refusal leaves every bucket as it was.
     for (MultiSlot& slot : slots) {
-      const Error error =
-          WriteCount(ctx, slot.key, StoreAt(slot.args.limits, slot.decision.after, now_ms));
-      if (error != Error::kNone) return ReplyError(ctx, error);
+      if (const Error error = CarryOut(ctx, slot.key, slot.outcome); error != Error::kNone) {
+        return ReplyError(ctx, error);
+      }
     }
   }
   CountDecision(allowed, tokens);
@@ -145,19 +142,18 @@ int AbsorbMultiCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) 
   int64_t retry_after_ms = 0;
   if (verbose && !allowed) {
     for (const MultiSlot& slot : slots) {
-      retry_after_ms = CombineRetryAfterMs(
-          retry_after_ms, RetryAfterMs(slot.args.limits, slot.decision.before, slot.args.tokens));
+      retry_after_ms = CombineRetryAfterMs(retry_after_ms, slot.outcome.retry_after_ms);
     }
   }
   RedisModule_ReplyWithArray(ctx, static_cast<long>(count));
   for (const MultiSlot& slot : slots) {
     if (verbose) {
-      VerboseValues values = Verbose(slot.args.limits, slot.decision, slot.args.tokens, allowed);
-      values[kVerboseRetryAfter] = retry_after_ms;
-      ReplyVerbose(ctx, values);
+      ReplyVerbose(ctx, VerboseOf(slot.outcome, allowed, retry_after_ms));
     } else {
-      const BucketState& now = allowed ? slot.decision.after : slot.decision.before;
-      RedisModule_ReplyWithLongLong(ctx, slot.decision.allowed ? now.available : kDeniedReply);
+      // A bucket that held enough shows its count (taken from when the call is allowed); one
+      // that was short shows -1.
+      RedisModule_ReplyWithLongLong(
+          ctx, slot.outcome.allowed ? slot.outcome.State(allowed).remaining : kDeniedReply);
     }
   }
   return REDISMODULE_OK;
@@ -169,23 +165,7 @@ int AbsorbMultiCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) 
 // Reply: integer, the tokens in the bucket afterwards. A full bucket is not written.
 // Errors: as SHIELD.absorb's (tokens is required).
 int RefundCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  CountCall(Counter::kRefundCalls);
-  const int64_t now_ms = NowMs();
-  const BucketArgs args = ParseOneBucket(argv, argc, kRefundSyntax, now_ms);
-  if (args.error != Error::kNone) return ReplyError(ctx, args.error);
-
-  StringKey bucket;
-  if (const Error error = OpenCount(ctx, argv[1], bucket); error != Error::kNone) {
-    return ReplyError(ctx, error);
-  }
-  const RefundDecision decision = Refund(args.limits, bucket.stored, args.tokens, now_ms);
-  if (decision.write) {
-    if (const Error error = WriteCount(ctx, bucket, decision.store); error != Error::kNone) {
-      return ReplyError(ctx, error);
-    }
-    counters.Add(Counter::kTokensRefunded, static_cast<uint64_t>(decision.refunded));
-  }
-  return RedisModule_ReplyWithLongLong(ctx, decision.available);
+  return OneBucket(ctx, argv, argc, Counter::kRefundCalls, kRefundSyntax, Operation::kGive);
 }
 
 // SHIELD.reset <key> [<key> ...]

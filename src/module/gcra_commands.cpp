@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "core/common/int_parse.hpp"
-#include "core/gcra/gcra.hpp"
+#include "core/gcra/gcra_policy.hpp"
 #include "module/glue.hpp"
 
 namespace shield::glue {
@@ -33,31 +33,6 @@ int ReplyBadInteger(RedisModuleCtx* ctx, std::string_view arg) noexcept {
   RedisModule_ReplyWithError(ctx, text);
   if (text != inline_buffer) RedisModule_Free(text);
   return REDISMODULE_OK;
-}
-
-// Reads the TAT at `name`, decides a call of `quantity` at `now_ns` and stores the outcome: the
-// part of CL.THROTTLE and SHIELD.gcra after their arguments. `invalid` is the error for a value
-// that is not a TAT (each command words it its own way), such as another algorithm's count.
-Error Decide(RedisModuleCtx* ctx, RedisModuleString* name, const GcraLimits& limits,
-             int64_t quantity, int64_t now_ns, Error invalid, GcraDecision& decision) noexcept {
-  StringKey key;
-  std::string_view value;
-  if (const Error error = OpenValue(ctx, name, key, value); error != Error::kNone) return error;
-  std::optional<uint64_t> tat;
-  if (key.exists) {
-    tat = ParseTat(value);
-    if (!tat) return invalid;
-    // Only a value in the past costs the expiry lookup (gcra.hpp: telling a TAT apart).
-    if (TatTooOldForExpiry(*tat, now_ns) && ReadExpiry(key) != kNoExpiry) return invalid;
-  }
-  decision = Throttle(limits, tat, quantity, now_ns);
-  if (decision.write == GcraWrite::kStore) {
-    char digits[kInt64TextCapacity];
-    const size_t len = FormatUInt64(decision.new_tat_ns, digits);
-    return WriteString(ctx, key, {digits, len}, decision.expire_at_ms);
-  }
-  if (decision.write == GcraWrite::kDelete) return DeleteKey(ctx, key);
-  return Error::kNone;
 }
 
 constexpr BucketSyntax kGcraSyntax{.tokens_required = false, .verbose = true};
@@ -91,16 +66,20 @@ int ThrottleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noe
   }
 
   GcraDecision decision{};
-  if (const Error error = Decide(ctx, argv[1], args.limits, args.quantity, now_ns,
-                                 Error::kCellInvalidStored, decision);
-      error != Error::kNone) {
-    return ReplyError(ctx, error);
-  }
+  Error error = Error::kNone;
+  const Outcome outcome = DecideKey(
+      ctx, argv[1], false,
+      [&](const StoredValue& stored) {
+        return gcra::Decide(args.limits, stored, Operation::kTake, args.quantity, now_ns,
+                            Detail::kReply, Error::kCellInvalidStored, &decision);
+      },
+      error);
+  if (error != Error::kNone) return ReplyError(ctx, error);
   // Only a call that takes is a decision; quantity 0 only looks, a negative quantity gives back.
   if (args.quantity > 0) {
-    CountDecision(!decision.limited, static_cast<uint64_t>(args.quantity));
+    CountDecision(outcome.allowed, static_cast<uint64_t>(args.quantity));
   } else if (args.quantity < 0) {
-    counters.Add(Counter::kTokensRefunded, static_cast<uint64_t>(decision.given_back));
+    counters.Add(Counter::kTokensRefunded, static_cast<uint64_t>(outcome.refunded));
   }
 
   const ThrottleReply reply = ThrottleReplyFor(args.limits, decision);
@@ -137,18 +116,18 @@ int GcraCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcep
     return ReplyError(ctx, error);
   }
 
-  GcraDecision decision{};
-  if (const Error error =
-          Decide(ctx, argv[1], *limits, args.tokens, now_ns, Error::kGcraInvalidStored, decision);
-      error != Error::kNone) {
-    return ReplyError(ctx, error);
-  }
-  CountDecision(!decision.limited, static_cast<uint64_t>(args.tokens));
-  if (args.verbose) {
-    ReplyVerbose(ctx, GcraVerbose(*limits, decision));
-    return REDISMODULE_OK;
-  }
-  return RedisModule_ReplyWithLongLong(ctx, GcraReply(decision));
+  const Detail detail = args.verbose ? Detail::kFull : Detail::kReply;
+  Error error = Error::kNone;
+  const Outcome outcome = DecideKey(
+      ctx, argv[1], false,
+      [&](const StoredValue& stored) {
+        return gcra::Decide(*limits, stored, Operation::kTake, args.tokens, now_ns, detail,
+                            Error::kGcraInvalidStored);
+      },
+      error);
+  if (error != Error::kNone) return ReplyError(ctx, error);
+  CountOutcome(outcome, Operation::kTake, args.tokens);
+  return ReplyOutcome(ctx, outcome, args.verbose);
 }
 
 }  // namespace shield::glue

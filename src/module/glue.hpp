@@ -6,8 +6,8 @@
 #include <new>
 #include <string_view>
 
-#include "core/bucket/bucket.hpp"
 #include "core/bucket/bucket_args.hpp"
+#include "core/common/policy.hpp"
 #include "core/stats/stats.hpp"
 #include "module/redis.hpp"
 #include "module/string_key.hpp"
@@ -84,18 +84,69 @@ class ScratchArray {
   size_t count_;
 };
 
-// Counts the outcome of a call that takes tokens.
-inline void CountDecision(bool allowed, uint64_t tokens) noexcept {
-  counters.Add(allowed ? Counter::kAllowed : Counter::kDenied);
-  if (allowed) counters.Add(Counter::kTokensAbsorbed, tokens);
-}
-
 // Replies with `error` (the arity error is the server's, naming the command as registered) and
 // counts it.
 int ReplyError(RedisModuleCtx* ctx, Error error) noexcept;
 
 // Replies the VERBOSE map (a flat field/value array in RESP2).
 void ReplyVerbose(RedisModuleCtx* ctx, const VerboseValues& values) noexcept;
+
+// Counts the outcome of a call that takes tokens.
+inline void CountDecision(bool allowed, uint64_t tokens) noexcept {
+  counters.Add(allowed ? Counter::kAllowed : Counter::kDenied);
+  if (allowed) counters.Add(Counter::kTokensAbsorbed, tokens);
+}
+
+// Counts what an Outcome of `operation` for `tokens` says: a take is a decision, a give counts
+// the tokens given back, a peek counts nothing.
+inline void CountOutcome(const Outcome& outcome, Operation operation, int64_t tokens) noexcept {
+  if (operation == Operation::kTake) {
+    CountDecision(outcome.allowed, static_cast<uint64_t>(tokens));
+  } else if (operation == Operation::kGive && outcome.refunded > 0) {
+    counters.Add(Counter::kTokensRefunded, static_cast<uint64_t>(outcome.refunded));
+  }
+}
+
+// Opens the key `name`, decides with `decide` (StoredValue -> Outcome: an algorithm's Decide with
+// its arguments bound), reading the expiry first when `read_expiry` or when the algorithm asks for
+// it, and carries the Outcome out. `error` is the Outcome's error, or the store's.
+template <typename DecideFn>
+Outcome DecideKey(RedisModuleCtx* ctx, RedisModuleString* name, bool read_expiry, DecideFn&& decide,
+                  Error& error) noexcept {
+  // One Outcome, built where the caller keeps it and returned on every path (no copy).
+  StringKey key;
+  StoredValue stored;
+  error = OpenStored(ctx, name, key, stored, read_expiry);
+  Outcome outcome = error == Error::kNone ? decide(stored) : Failed(error);
+  if (error != Error::kNone) return outcome;
+  if (outcome.needs_expiry) {
+    ReadExpiry(key, stored);
+    outcome = decide(stored);
+  }
+  error = outcome.error != Error::kNone ? outcome.error : CarryOut(ctx, key, outcome);
+  return outcome;
+}
+
+// DecideKey for a call that changes nothing (inspect, DRYRUN): reads the key through Peek and
+// writes nothing.
+template <typename DecideFn>
+Outcome PeekKey(RedisModuleCtx* ctx, RedisModuleString* name, DecideFn&& decide,
+                Error& error) noexcept {
+  PeekedKey peeked;
+  error = Peek(ctx, name, peeked);
+  Outcome outcome = error == Error::kNone ? decide(peeked.stored) : Failed(error);
+  error = outcome.error;
+  return outcome;
+}
+
+// Replies an Outcome: its VERBOSE map, or the algorithm's integer.
+inline int ReplyOutcome(RedisModuleCtx* ctx, const Outcome& outcome, bool verbose) noexcept {
+  if (verbose) {
+    ReplyVerbose(ctx, VerboseOf(outcome));
+    return REDISMODULE_OK;
+  }
+  return RedisModule_ReplyWithLongLong(ctx, outcome.reply);
+}
 
 // ---- command handlers (one per row of the command table) -------------------------------------
 

@@ -1,6 +1,6 @@
 // SHIELD.quota: parses with the core, reads and writes through the store unit, and shapes its
 // reply with the core's data.
-#include "core/quota/quota.hpp"
+#include "core/quota/quota_policy.hpp"
 #include "module/glue.hpp"
 
 namespace shield::glue {
@@ -24,22 +24,18 @@ int QuotaCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexce
   const QuotaArgs args = ParseQuotaArgs({views, count}, now_ms);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
 
-  StringKey key;
-  if (const Error error = OpenCount(ctx, argv[1], key); error != Error::kNone) {
-    return ReplyError(ctx, error);
-  }
-  const QuotaDecision decision =
-      QuotaAbsorb(args.limits, args.period, key.stored, args.tokens, now_ms);
-  if (decision.allowed) {
-    const Error error = WriteCount(ctx, key, QuotaStore(decision.after));
-    if (error != Error::kNone) return ReplyError(ctx, error);
-  }
-  CountDecision(decision.allowed, static_cast<uint64_t>(args.tokens));
-  if (args.verbose) {
-    ReplyVerbose(ctx, QuotaVerbose(args.limits, args.period, decision, args.tokens, now_ms));
-    return REDISMODULE_OK;
-  }
-  return RedisModule_ReplyWithLongLong(ctx, QuotaReply(args.limits, decision));
+  const Detail detail = args.verbose ? Detail::kFull : Detail::kReply;
+  Error error = Error::kNone;
+  const Outcome outcome = DecideKey(
+      ctx, argv[1], true,
+      [&](const StoredValue& stored) {
+        return quota::Decide(args.limits, args.period, stored, Operation::kTake, args.tokens,
+                             now_ms, detail);
+      },
+      error);
+  if (error != Error::kNone) return ReplyError(ctx, error);
+  CountOutcome(outcome, Operation::kTake, args.tokens);
+  return ReplyOutcome(ctx, outcome, args.verbose);
 }
 
 }  // namespace shield::glue

@@ -9,16 +9,6 @@
 namespace shield::glue {
 namespace {
 
-// Reads the count held by a string key expiring at `stored.expire_at_ms`, or says why it is not a
-// bucket's or a quota's (not a number; a GCRA time, gcra.hpp).
-Error ParseValue(std::string_view value, StoredBucket& stored) noexcept {
-  const auto parsed = ParseStoredTokens(value);
-  if (!parsed) return Error::kInvalidStored;
-  if (CountIsATat(*parsed, stored.expire_at_ms)) return Error::kForeignTat;
-  stored.tokens = *parsed;
-  return Error::kNone;
-}
-
 // How often a failing propagation is logged at most: once a minute is enough to be seen in any
 // log without flooding it at the rate of calls.
 constexpr int64_t kPropagationLogIntervalMs = 60'000;
@@ -48,43 +38,41 @@ int64_t ExpiryOf(RedisModuleKey* key) noexcept {
 // reply stay the same; OBJECT ENCODING and MEMORY USAGE show it). Logged once per process.
 bool get_unavailable_logged = false;
 
-Error PeekInPlace(RedisModuleCtx* ctx, RedisModuleString* name, StoredBucket& out) noexcept {
+void PeekInPlace(RedisModuleCtx* ctx, RedisModuleString* name, PeekedKey& out) noexcept {
   if (!get_unavailable_logged) {
     get_unavailable_logged = true;
     RedisModule_Log(ctx, "warning",
                     "Shield cannot call GET (renamed or removed with rename-command): "
-                    "SHIELD.inspect reads values in place, which may change how the server "
-                    "encodes a bucket's count (int to raw); nothing else changes");
+                    "SHIELD.inspect and SHIELD.limit_ro read values in place, which may change how "
+                    "the server encodes a bucket's count (int to raw); nothing else changes");
   }
-  auto* key = static_cast<RedisModuleKey*>(RedisModule_OpenKey(ctx, name, REDISMODULE_READ));
+  out.key = static_cast<RedisModuleKey*>(RedisModule_OpenKey(ctx, name, REDISMODULE_READ));
   size_t len = 0;
-  const char* value = RedisModule_StringDMA(key, &len, REDISMODULE_READ);
-  const Error error = value != nullptr ? ParseValue({value, len}, out) : Error::kInvalidStored;
-  RedisModule_CloseKey(key);
-  return error;
+  const char* value = RedisModule_StringDMA(out.key, &len, REDISMODULE_READ);
+  out.stored.value = {value != nullptr ? value : "", value != nullptr ? len : 0};
 }
 
 }  // namespace
 
-int64_t ReadExpiry(StringKey& key) noexcept {
-  key.stored.expire_at_ms = ExpiryOf(key.key);
-  return key.stored.expire_at_ms;
+void ReadExpiry(const StringKey& key, StoredValue& stored) noexcept {
+  stored.expire_at_ms = ExpiryOf(key.key);
 }
 
-Error OpenString(RedisModuleCtx* ctx, RedisModuleString* name, StringKey& out,
-                 std::string_view& value) noexcept {
-  const Error error = OpenValue(ctx, name, out, value);
-  if (error == Error::kNone && out.exists) ReadExpiry(out);
-  return error;
+Error OpenStored(RedisModuleCtx* ctx, RedisModuleString* name, StringKey& out, StoredValue& stored,
+                 bool read_expiry) noexcept {
+  stored = {};
+  if (const Error error = OpenStringKey(ctx, name, out); error != Error::kNone || !out.exists) {
+    return error;
+  }
+  size_t len = 0;
+  const char* ptr = RedisModule_StringDMA(out.key, &len, REDISMODULE_READ);
+  stored.exists = true;
+  stored.value = {ptr, len};
+  stored.expire_at_ms = read_expiry ? ExpiryOf(out.key) : kExpiryUnread;
+  return Error::kNone;
 }
 
-Error OpenCount(RedisModuleCtx* ctx, RedisModuleString* name, StringKey& out) noexcept {
-  std::string_view value;
-  Error error = OpenString(ctx, name, out, value);
-  if (error == Error::kNone && out.exists) error = ParseValue(value, out.stored);
-  if (error != Error::kNone) out.Close();
-  return error;
-}
+namespace {
 
 Error WriteString(RedisModuleCtx* ctx, StringKey& bucket, std::string_view value,
                   int64_t expire_at_ms) noexcept {
@@ -108,11 +96,7 @@ Error WriteString(RedisModuleCtx* ctx, StringKey& bucket, std::string_view value
   return Error::kNone;
 }
 
-Error WriteCount(RedisModuleCtx* ctx, StringKey& bucket, const StoredBucket& value) noexcept {
-  char digits[kInt64TextCapacity];
-  const size_t len = FormatInt64(value.tokens, digits);
-  return WriteString(ctx, bucket, {digits, len}, value.expire_at_ms);
-}
+}  // namespace
 
 Error DeleteKey(RedisModuleCtx* ctx, StringKey& key) noexcept {
   if (RedisModule_Replicate(ctx, "DEL", "s", key.name) != REDISMODULE_OK) {
@@ -125,6 +109,18 @@ Error DeleteKey(RedisModuleCtx* ctx, StringKey& key) noexcept {
   return Error::kNone;
 }
 
+Error CarryOut(RedisModuleCtx* ctx, StringKey& key, const Outcome& outcome) noexcept {
+  switch (outcome.write) {
+    case KeyWrite::kStore:
+      return WriteString(ctx, key, outcome.Text(), outcome.expire_at_ms);
+    case KeyWrite::kDelete:
+      return DeleteKey(ctx, key);
+    case KeyWrite::kNothing:
+      break;
+  }
+  return Error::kNone;
+}
+
 Error CheckStringOrMissing(RedisModuleCtx* ctx, RedisModuleString* name) noexcept {
   auto* key = static_cast<RedisModuleKey*>(RedisModule_OpenKey(ctx, name, REDISMODULE_READ));
   const int type = RedisModule_KeyType(key);
@@ -134,27 +130,28 @@ Error CheckStringOrMissing(RedisModuleCtx* ctx, RedisModuleString* name) noexcep
              : Error::kWrongType;
 }
 
-Error PeekCount(RedisModuleCtx* ctx, RedisModuleString* name, StoredBucket& out) noexcept {
-  out = {0, kNoExpiry};
+Error Peek(RedisModuleCtx* ctx, RedisModuleString* name, PeekedKey& out) noexcept {
   auto* key = static_cast<RedisModuleKey*>(RedisModule_OpenKey(ctx, name, REDISMODULE_READ));
   const int type = RedisModule_KeyType(key);
   if (type != REDISMODULE_KEYTYPE_STRING) {
     RedisModule_CloseKey(key);
     return type == REDISMODULE_KEYTYPE_EMPTY ? Error::kNone : Error::kWrongType;
   }
-  out.expire_at_ms = ExpiryOf(key);
+  out.stored.exists = true;
+  out.stored.expire_at_ms = ExpiryOf(key);
   RedisModule_CloseKey(key);
   // GET reads the value as the server holds it, whatever its encoding, and changes nothing.
-  RedisModuleCallReply* reply = RedisModule_Call(ctx, "GET", "s", name);
-  if (reply == nullptr) return PeekInPlace(ctx, name, out);  // GET renamed away
-  Error error = Error::kInvalidStored;
-  if (RedisModule_CallReplyType(reply) == REDISMODULE_REPLY_STRING) {
-    size_t len = 0;
-    const char* value = RedisModule_CallReplyStringPtr(reply, &len);
-    error = ParseValue({value, len}, out);
+  out.reply = RedisModule_Call(ctx, "GET", "s", name);
+  if (out.reply == nullptr) {  // GET renamed away
+    PeekInPlace(ctx, name, out);
+    return Error::kNone;
   }
-  RedisModule_FreeCallReply(reply);
-  return error;
+  size_t len = 0;
+  const char* value = RedisModule_CallReplyType(out.reply) == REDISMODULE_REPLY_STRING
+                          ? RedisModule_CallReplyStringPtr(out.reply, &len)
+                          : "";
+  out.stored.value = {value, len};
+  return Error::kNone;
 }
 
 Error OpenStringKey(RedisModuleCtx* ctx, RedisModuleString* name, StringKey& out) noexcept {
@@ -163,22 +160,9 @@ Error OpenStringKey(RedisModuleCtx* ctx, RedisModuleString* name, StringKey& out
       RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE));
   const int type = RedisModule_KeyType(out.key);
   out.exists = type != REDISMODULE_KEYTYPE_EMPTY;
-  out.stored = {0, kNoExpiry};
   if (!out.exists || type == REDISMODULE_KEYTYPE_STRING) return Error::kNone;
   out.Close();
   return Error::kWrongType;
-}
-
-Error OpenValue(RedisModuleCtx* ctx, RedisModuleString* name, StringKey& out,
-                std::string_view& value) noexcept {
-  value = {};
-  if (const Error error = OpenStringKey(ctx, name, out); error != Error::kNone || !out.exists) {
-    return error;
-  }
-  size_t len = 0;
-  const char* ptr = RedisModule_StringDMA(out.key, &len, REDISMODULE_READ);
-  value = {ptr, len};
-  return Error::kNone;
 }
 
 }  // namespace shield::glue

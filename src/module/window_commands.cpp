@@ -1,6 +1,6 @@
 // SHIELD.window: parses with the core, reads and writes through the store unit, and shapes its
 // reply with the core's data.
-#include "core/window/window.hpp"
+#include "core/window/window_policy.hpp"
 #include "module/glue.hpp"
 
 namespace shield::glue {
@@ -24,30 +24,17 @@ int WindowCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
   const WindowArgs args = ParseWindowArgs({views, count}, now_ms);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
 
-  StringKey key;
-  std::string_view value;
-  if (const Error error = OpenString(ctx, argv[1], key, value); error != Error::kNone) {
-    return ReplyError(ctx, error);
-  }
-  std::optional<WindowState> stored;
-  if (key.exists) {
-    stored = ParseWindowState(value);
-    if (!stored) return ReplyError(ctx, Error::kInvalidWindow);
-  }
-  const WindowDecision decision = WindowAbsorb(args.limits, stored, args.tokens, now_ms);
-  if (decision.allowed) {
-    char text[kWindowStateTextCapacity];
-    const size_t len = FormatWindowState(decision.after.state, text);
-    const Error error =
-        WriteString(ctx, key, {text, len}, WindowExpireAt(args.limits, decision.after.state));
-    if (error != Error::kNone) return ReplyError(ctx, error);
-  }
-  CountDecision(decision.allowed, static_cast<uint64_t>(args.tokens));
-  if (args.verbose) {
-    ReplyVerbose(ctx, WindowVerbose(args.limits, decision, args.tokens, now_ms));
-    return REDISMODULE_OK;
-  }
-  return RedisModule_ReplyWithLongLong(ctx, WindowReply(args.limits, decision));
+  const Detail detail = args.verbose ? Detail::kFull : Detail::kReply;
+  Error error = Error::kNone;
+  const Outcome outcome = DecideKey(
+      ctx, argv[1], false,
+      [&](const StoredValue& stored) {
+        return window::Decide(args.limits, stored, Operation::kTake, args.tokens, now_ms, detail);
+      },
+      error);
+  if (error != Error::kNone) return ReplyError(ctx, error);
+  CountOutcome(outcome, Operation::kTake, args.tokens);
+  return ReplyOutcome(ctx, outcome, args.verbose);
 }
 
 }  // namespace shield::glue

@@ -17,12 +17,10 @@
 #include <optional>
 
 #include "core/common/numeric.hpp"
+#include "core/common/policy.hpp"
 #include "core/common/reply.hpp"
 
 namespace shield {
-
-// Expiry value meaning "the key has no expiry" (or does not exist).
-inline constexpr int64_t kNoExpiry = -1;
 
 // A validated bucket: every field positive; window_ms fits in int64.
 struct BucketLimits {

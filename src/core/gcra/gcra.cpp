@@ -31,12 +31,15 @@ Int128 Div(Int128 a, Int128 b) noexcept {
   return a / b;
 }
 
-// ceil(a / b) for a >= 0, b > 0.
-Int128 DivCeil(Int128 a, Int128 b) noexcept {
+}  // namespace
+
+Int128 CeilDiv128(Int128 a, Int128 b) noexcept {
   return Div(a + b - 1, b);
 }
 
-}  // namespace
+int64_t CeilMillis(Int128 ns) noexcept {
+  return SaturateToInt64(CeilDiv128(ns, kNanosPerMilli));
+}
 
 ThrottleArgs ParseThrottleArgs(std::span<const std::string_view> args) noexcept {
   ThrottleArgs parsed;
@@ -124,7 +127,7 @@ GcraDecision Throttle(const GcraLimits& limits, std::optional<uint64_t> stored_t
     } else {
       decision.write = GcraWrite::kStore;
       decision.new_tat_ns = static_cast<uint64_t>(tat_after);
-      decision.expire_at_ms = static_cast<int64_t>(DivCeil(tat_after, kNanosPerMilli));
+      decision.expire_at_ms = static_cast<int64_t>(CeilDiv128(tat_after, kNanosPerMilli));
     }
     decision.retry_after_ns = 0;
   }
@@ -133,11 +136,11 @@ GcraDecision Throttle(const GcraLimits& limits, std::optional<uint64_t> stored_t
   // Calls of quantity 1 allowed now: limit - ceil(ttl / interval), never below 0. (redis-cell
   // divides (tolerance - ttl) by the interval, both truncated to microseconds, in floating point;
   // that is the same number whenever the interval is a whole number of microseconds.)
-  const Int128 used = DivCeil(ttl, limits.interval_ns);
+  const Int128 used = CeilDiv128(ttl, limits.interval_ns);
   decision.remaining = used >= limits.limit ? 0 : limits.limit - static_cast<int64_t>(used);
   if (quantity < 0 && !decision.limited) {
     const Int128 used_before =
-        std::min<Int128>(DivCeil(base - now, limits.interval_ns), limits.limit);
+        std::min<Int128>(CeilDiv128(base - now, limits.interval_ns), limits.limit);
     decision.given_back = static_cast<int64_t>(used_before - std::min<Int128>(used, limits.limit));
   }
   return decision;
@@ -161,16 +164,10 @@ ThrottleReply ThrottleReplyFor(const GcraLimits& limits, const GcraDecision& dec
 VerboseValues GcraVerbose(const GcraLimits& limits, const GcraDecision& decision) noexcept {
   int64_t retry_ms = 0;
   if (decision.limited) {
-    retry_ms = decision.retry_after_ns == kNeverNs
-                   ? -1
-                   : SaturateToInt64(DivCeil(decision.retry_after_ns, kNanosPerMilli));
+    retry_ms = decision.retry_after_ns == kNeverNs ? -1 : CeilMillis(decision.retry_after_ns);
   }
-  return {decision.limited ? 0 : 1,
-          decision.remaining,
-          limits.count,
-          limits.period_s,
-          retry_ms,
-          SaturateToInt64(DivCeil(decision.reset_after_ns, kNanosPerMilli))};
+  return {decision.limited ? 0 : 1, decision.remaining, limits.count,
+          limits.period_s,          retry_ms,           CeilMillis(decision.reset_after_ns)};
 }
 
 }  // namespace shield

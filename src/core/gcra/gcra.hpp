@@ -145,6 +145,12 @@ GcraDecision Throttle(const GcraLimits& limits, std::optional<uint64_t> stored_t
 using ThrottleReply = std::array<int64_t, 5>;
 ThrottleReply ThrottleReplyFor(const GcraLimits& limits, const GcraDecision& decision) noexcept;
 
+// ceil(a / b) for a >= 0, b > 0.
+Int128 CeilDiv128(Int128 a, Int128 b) noexcept;
+
+// Milliseconds of `ns` (non-negative), rounded up and saturated to int64.
+int64_t CeilMillis(Int128 ns) noexcept;
+
 // Whole seconds of `ns` (non-negative) as CL.THROTTLE reports them.
 int64_t CellSeconds(Int128 ns) noexcept;
 
