@@ -242,7 +242,7 @@ func TestAcquireSleepsTheRetryAfterAndThenSucceeds(t *testing.T) {
 		t.Fatalf("Acquire should succeed within 2 s, got %+v, %v", res, err)
 	}
 	// One sleep of the retry-after plus at most a tenth of it as jitter, then one call.
-	if waited < refused.RetryAfter-5*time.Millisecond || waited > refused.RetryAfter*11/10+150*time.Millisecond {
+	if waited < refused.RetryAfter-5*time.Millisecond || waited > refused.RetryAfter*11/10+500*time.Millisecond {
 		t.Fatalf("waited %v for a retry-after of %v", waited, refused.RetryAfter)
 	}
 	if l.Stats().Calls != 4 {
@@ -319,7 +319,7 @@ func TestASlowRedisIsCutOffByTheCallTimeout(t *testing.T) {
 	l := newLimiter(t, newClient(t, s.url()), LimiterOptions{Timeout: 100 * time.Millisecond, Logger: func(string) {}}, perMinute)
 	limit(t, l, "nina", 1) // a pooled connection, ready
 	sleeping := make(chan struct{})
-	go func() { defer close(sleeping); s.do("DEBUG", "SLEEP", "1") }()
+	go func() { defer close(sleeping); s.do("DEBUG", "SLEEP", "2") }()
 	waitFor(t, 5*time.Second, "DEBUG SLEEP to start", func() bool {
 		c, err := redis.Dial("tcp", s.addr(), redis.DialReadTimeout(20*time.Millisecond))
 		if err != nil {
@@ -332,7 +332,7 @@ func TestASlowRedisIsCutOffByTheCallTimeout(t *testing.T) {
 	start := time.Now()
 	res, err := l.Limit(context.Background(), "nina", 1)
 	took := time.Since(start)
-	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !res.Allowed || took > 400*time.Millisecond {
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !res.Allowed || took > time.Second {
 		t.Fatalf("want a fail-open decision after the 100 ms timeout, got %+v, %v after %v", res, err, took)
 	}
 	<-sleeping
