@@ -22,9 +22,16 @@ from .core import DenyCache, FailureTracker, LimiterBase, Policy, after_refund, 
 __all__ = ["Limiter", "AsyncLimiter", "Policy", "DenyCache", "FailureTracker", "connect_kwargs"]
 
 
-def connect_kwargs(timeout):
-    """The redis-py options that make `timeout` (seconds) the longest a call may take."""
-    return {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry_on_timeout": False}
+def connect_kwargs(timeout, cluster=False):
+    """The redis-py options that make `timeout` (seconds) the longest a call may take. A cluster
+    client tries a failing pipeline once (redis-py's default, 3 attempts with 0.25 s sleeps between
+    them in its asyncio client, would hold the caller for about a second)."""
+    options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    if cluster:
+        options["cluster_error_retry_attempts"] = 1
+    else:
+        options["retry_on_timeout"] = False
+    return options
 
 
 def _wait_time(decision, started, max_wait, jitter, clock):
@@ -48,7 +55,7 @@ class Limiter(LimiterBase):
     @classmethod
     def from_url(cls, url, policies=(), *, timeout=0.1, cluster=False, **options):
         factory = redis.cluster.RedisCluster if cluster else redis.Redis
-        client = factory.from_url(url, **connect_kwargs(timeout))
+        client = factory.from_url(url, **connect_kwargs(timeout, cluster))
         return cls(client, policies, **options)
 
     def _evaluate(self, policies, key, cost):
@@ -105,7 +112,7 @@ class AsyncLimiter(LimiterBase):
     @classmethod
     def from_url(cls, url, policies=(), *, timeout=0.1, cluster=False, **options):
         factory = redis.asyncio.cluster.RedisCluster if cluster else redis.asyncio.Redis
-        client = factory.from_url(url, **connect_kwargs(timeout))
+        client = factory.from_url(url, **connect_kwargs(timeout, cluster))
         return cls(client, policies, **options)
 
     async def _evaluate(self, policies, key, cost):

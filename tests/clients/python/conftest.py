@@ -61,6 +61,23 @@ def cluster():
     running.stop()
 
 
+@pytest.fixture
+def make_cluster():
+    """Small clusters for one test (a test that kills nodes), each stopped by its PIDs afterwards."""
+    require(BINARY is not None, missing_server_reason(KIND))
+    from shield_cluster import Cluster
+    started = []
+
+    def make(primaries=3):
+        running = Cluster(BINARY, primaries=primaries, replicas=0)
+        started.append(running)
+        return running.start()
+
+    yield make
+    for running in started:
+        running.stop()
+
+
 def client_env():
     """The environment of a subprocess that imports redis_shield from clients/python."""
     env = dict(os.environ)

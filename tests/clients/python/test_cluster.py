@@ -71,3 +71,37 @@ def test_from_url_with_cluster_builds_a_cluster_client(cluster):
     assert isinstance(limiter.client, RedisCluster)
     assert [limiter.consume(f"from-url:{n}").source for n in range(6)] == ["redis"] * 6
     limiter.close()
+
+
+def test_a_killed_primary_fails_open_for_its_keys_and_closed_where_a_policy_says_so(make_cluster):
+    own = make_cluster()
+    url = f"redis://127.0.0.1:{own.startup_ports()[0]}"
+    open_policies = [Policy.bucket("b", 10, 60)]
+    closed_policies = [Policy.bucket("b", 10, 60, on_failure="closed")]
+    victim = own.primaries()[1]
+    lost = set(own.keys_on(victim, "lost", 3))
+    kept = set(own.keys_on(own.primaries()[0], "kept", 3))
+    sync_open = Limiter.from_url(url, open_policies, cluster=True, timeout=0.2)
+    sync_closed = Limiter.from_url(url, closed_policies, cluster=True, timeout=0.2)
+    for key in lost | kept:
+        assert sync_open.consume(key).source == "redis"
+    victim.kill()
+    assert {sync_open.consume(key).source for key in lost} == {"fail-open"}
+    assert {sync_open.consume(key).source for key in kept} == {"redis"}
+    assert {sync_closed.consume(key).source for key in lost} == {"fail-closed"}
+
+    async def scenario():
+        limiter = AsyncLimiter.from_url(url, closed_policies, cluster=True, timeout=0.2)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        sources = [(await limiter.consume(key)).source for key in sorted(lost)]
+        took = loop.time() - started
+        kept_sources = {(await limiter.consume(key)).source for key in kept}
+        await limiter.close()
+        return sources, took, kept_sources
+
+    sources, took, kept_sources = asyncio.run(scenario())
+    assert set(sources) == {"fail-closed"} and kept_sources == {"redis"}
+    assert took < 3 * 1.0  # one attempt each (from_url's cluster_error_retry_attempts=1)
+    sync_open.close()
+    sync_closed.close()
