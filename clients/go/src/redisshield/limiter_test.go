@@ -201,6 +201,17 @@ func TestTheDenyCacheStaysWithinItsBound(t *testing.T) {
 	if _, ok := c.get("expired", now); ok {
 		t.Fatal("an entry past its time should not be returned")
 	}
+	// When full, the expired entries go first.
+	c = newDenyCache(3)
+	c.put("live-1", now, now.Add(time.Hour), nil)
+	c.put("old", now.Add(-2*time.Hour), now.Add(-time.Hour), nil)
+	c.put("live-2", now, now.Add(time.Hour), nil)
+	c.put("live-3", now, now.Add(time.Hour), nil)
+	for _, k := range []string{"live-1", "live-2", "live-3"} {
+		if _, ok := c.get(k, now); !ok {
+			t.Fatalf("%s should have stayed: the expired entry goes first", k)
+		}
+	}
 }
 
 func TestAFloodFromOneClientCostsFewRedisCallsWithTheDenyCache(t *testing.T) {
@@ -338,6 +349,17 @@ func TestASlowRedisIsCutOffByTheCallTimeout(t *testing.T) {
 	<-sleeping
 	if res := limit(t, l, "nina", 1); res.Err != nil || !res.Allowed {
 		t.Fatalf("after the server wakes up, calls reach it again, got %+v", res)
+	}
+}
+
+func TestAnErrorReplyIsDecidedByTheFailurePolicy(t *testing.T) {
+	s := startServer(t, false)
+	var logged lines
+	l := newLimiter(t, newClient(t, s.url()), LimiterOptions{Logger: logged.log}, perMinute)
+	s.do("RPUSH", l.Key("pat", "per-minute"), "not a bucket")
+	res, err := l.Limit(context.Background(), "pat", 1)
+	if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") || !res.Allowed || l.Stats().FailOpen != 1 || logged.count() != 1 {
+		t.Fatalf("want a fail-open decision naming WRONGTYPE, got %+v, %v", res, err)
 	}
 }
 

@@ -118,9 +118,12 @@ func Middleware(opts MiddlewareOptions) (func(http.Handler) http.Handler, error)
 	if opts.Key == nil {
 		opts.Key, _ = ClientIP()
 	}
-	exempt := map[string]bool{}
+	exempt, routes := map[string]bool{}, map[string]bool{}
 	for _, p := range opts.Exempt {
 		exempt[p] = true
+	}
+	for p := range opts.Routes {
+		routes[p] = true
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -130,10 +133,6 @@ func Middleware(opts MiddlewareOptions) (func(http.Handler) http.Handler, error)
 				return
 			}
 			limiter := opts.Limiter
-			routes := map[string]bool{}
-			for p := range opts.Routes {
-				routes[p] = true
-			}
 			if pattern := longestMatch(path, routes); pattern != "" {
 				limiter = opts.Routes[pattern]
 			}

@@ -220,6 +220,10 @@ func TestEachRouteHasItsOwnPoliciesAndTheCostComesFromTheRequest(t *testing.T) {
 	if r := get(t, srv.URL+"/api/export?items=4"); r.status != 429 || !strings.Contains(r.body, `"api"`) {
 		t.Fatalf("4 more do not fit in 3, got %d %q", r.status, r.body)
 	}
+	if r := get(t, srv.URL+"/api/export?items=11"); r.status != 429 || r.header.Get("Retry-After") != "" ||
+		!strings.Contains(r.body, `"violated_policies":["api"]`) || strings.Contains(r.body, "retry_after") {
+		t.Fatalf("11 never fit in 10: a 429 without Retry-After, got %d %v %q", r.status, r.header, r.body)
+	}
 	r = get(t, srv.URL + "/page")
 	_, state = rateLimitFields(t, r.header.Get("RateLimit-Policy"), r.header.Get("RateLimit"))
 	if r.status != 200 || state["site"]["r"] != 99 {
