@@ -1,18 +1,13 @@
 """Fixtures of the Python client's tests: real servers with Shield loaded (tests/support), started
 per test on free loopback ports, and the client package on sys.path (clients/python)."""
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[2]
-CLIENT = REPO / "clients" / "python"
-sys.path.insert(0, str(REPO / "tests" / "support"))
-sys.path.insert(0, str(CLIENT))
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pyclient_support import CLIENT  # noqa: E402  (puts tests/support and clients/python on sys.path)
 
 from shield_servers import MODULE, Server, find_server, missing_server_reason, require, requested_kinds  # noqa: E402
 
@@ -76,19 +71,3 @@ def make_cluster():
     yield make
     for running in started:
         running.stop()
-
-
-def client_env():
-    """The environment of a subprocess that imports redis_shield from clients/python."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(CLIENT)] + [p for p in [env.get("PYTHONPATH")] if p])
-    return env
-
-
-def command_calls(client, command):
-    """How many times the server ran `command` since its last CONFIG RESETSTAT (INFO commandstats;
-    the entry's name keeps the case the module registered it with)."""
-    for name, stats in client.info("commandstats").items():
-        if name.lower() == f"cmdstat_{command.lower()}":
-            return int(stats["calls"])
-    return 0

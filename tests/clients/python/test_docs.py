@@ -22,7 +22,7 @@ import textwrap
 
 import pytest
 
-from conftest import CLIENT, HERE, REPO, client_env
+from pyclient_support import CLIENT, HERE, REPO, client_env
 from shield_servers import free_port
 
 DOCS = sorted((REPO / "docs" / "clients").glob("python*.md"))

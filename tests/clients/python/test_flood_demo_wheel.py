@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 import zipfile
 
-from conftest import CLIENT, client_env, command_calls
+from pyclient_support import CLIENT, client_env, command_calls
 from redis_shield import Limiter, Policy
 from shield_servers import HOST, free_port, wait_until
 from sfparse import ratelimit, ratelimit_policy

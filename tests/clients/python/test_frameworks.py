@@ -20,7 +20,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from conftest import client_env
+from pyclient_support import client_env
 from redis_shield import AsyncLimiter, HttpRateLimit, Limiter, Policy, client_ip, first_of, header, user
 from redis_shield.asgi import ShieldMiddleware as ASGIShield
 from redis_shield.flask import Shield

@@ -10,7 +10,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from conftest import command_calls
+from pyclient_support import command_calls
 from redis_shield import AsyncLimiter, DenyCache, FailureTracker, Limiter, Policy
 from redis_shield.core import failure_decision
 from sfparse import ParseError, parse_list, ratelimit, ratelimit_policy
