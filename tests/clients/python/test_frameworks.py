@@ -119,6 +119,9 @@ def test_a_header_key_counts_only_known_values(url):
     made_up = [client.get("/", headers={"X-Api-Key": f"made-up-{n}"}).status_code for n in range(4)]
     assert made_up == [200, 200, 200, 429]  # unknown keys fall back to the address
     assert client.get("/", headers={"X-Api-Key": "good-key"}).status_code == 200
+    redis_keys = Limiter.from_url(url).client.keys("*")
+    assert any(k.startswith(b"shield:{x-api-key:") for k in redis_keys)
+    assert not any(b"good-key" in k for k in redis_keys)  # the value is hashed
 
 
 def test_legacy_headers_come_when_asked(url):
@@ -190,6 +193,30 @@ def test_django_exempt_and_per_view_policies(url):
     refused = client.get("/search")
     assert_refused(refused.status_code, refused, refused.content, ["search"])
     assert refused["X-RateLimit-Limit"] == "1"
+
+
+class HeaderUserMiddleware:
+    """A stand-in for Django's AuthenticationMiddleware: request.user from a test header."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        name = request.headers.get("X-Test-User")
+        request.user = type("User", (), {"is_authenticated": bool(name), "get_username": lambda self: name})()
+        return self.get_response(request)
+
+
+def test_django_keys_by_the_authenticated_user(url):
+    client = django_client(url, key=first_of(user(), client_ip()))
+    middleware = settings.MIDDLEWARE
+    settings.MIDDLEWARE = [f"{__name__}.HeaderUserMiddleware", "redis_shield.django.ShieldMiddleware"]
+    try:
+        codes = [client.get("/", HTTP_X_TEST_USER="erin").status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        assert client.get("/", HTTP_X_TEST_USER="frank").status_code == 200
+    finally:
+        settings.MIDDLEWARE = middleware
 
 
 # ---- Starlette and FastAPI ---------------------------------------------------------------------
