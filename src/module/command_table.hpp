@@ -44,6 +44,18 @@ inline RedisModuleCommandKeySpec kInspectKeySpecs[] = {OneKey(kBucketRead), {}};
 inline RedisModuleCommandKeySpec kMultiKeySpecs[] = {KeyRange(kBucketWrite, -4, 4), {}};
 inline RedisModuleCommandKeySpec kResetKeySpecs[] = {KeyRange(kBucketDelete, -1, 1), {}};
 
+// <numkeys> at argv[1], then that many keys (SHIELD.limit, as EVAL's).
+constexpr RedisModuleCommandKeySpec NumKeys(uint64_t flags) {
+  return {.notes = nullptr,
+          .flags = flags,
+          .begin_search_type = REDISMODULE_KSPEC_BS_INDEX,
+          .bs = {.index = {.pos = 1}},
+          .find_keys_type = REDISMODULE_KSPEC_FK_KEYNUM,
+          .fk = {.keynum = {.keynumidx = 0, .firstkey = 1, .keystep = 1}}};
+}
+inline RedisModuleCommandKeySpec kLimitKeySpecs[] = {NumKeys(kBucketWrite), {}};
+inline RedisModuleCommandKeySpec kLimitRoKeySpecs[] = {NumKeys(kBucketRead), {}};
+
 // An argument as the servers of the matrix read it. Redis 7.2+, Valkey and Redict read a
 // `display_text` field after `subargs`, which Redis 7.0's redismodule.h (the header Shield builds
 // against) lacks: with that header's size, they read the next argument's name as the display text
@@ -162,6 +174,26 @@ inline CommandArg kQuotaArgs[] = {
     {},
 };
 
+// SHIELD.limit: <numkeys> <key>... <policy>... [DRYRUN] [HEADERS] [REFUND]; a policy is a name,
+// an algorithm and its words, documented as a string each (docs/commands.md has the grammar).
+inline CommandArg kLimitArgs[] = {
+    Integer("numkeys"),
+    {{.name = "key",
+      .type = REDISMODULE_ARG_TYPE_KEY,
+      .key_spec_index = 0,
+      .flags = REDISMODULE_CMD_ARG_MULTIPLE},
+     "key"},
+    {{.name = "policy",
+      .type = REDISMODULE_ARG_TYPE_STRING,
+      .key_spec_index = -1,
+      .flags = REDISMODULE_CMD_ARG_MULTIPLE},
+     "policy"},
+    Token("DRYRUN", REDISMODULE_ARG_TYPE_PURE_TOKEN),
+    Token("HEADERS", REDISMODULE_ARG_TYPE_PURE_TOKEN),
+    Token("REFUND", REDISMODULE_ARG_TYPE_PURE_TOKEN),
+    {},
+};
+
 // CL.THROTTLE, redis-cell's argument names.
 inline CommandArg kThrottleArgs[] = {
     Key(),
@@ -240,6 +272,15 @@ inline const CommandSpec kCommands[] = {
      Info("Takes tokens by GCRA (CL.THROTTLE's keys) with SHIELD.absorb's arguments; replies "
           "the tokens left, or -1.",
           "O(1)", "2.0.0", -4, kAbsorbKeySpecs, kAbsorbArgs)},
+    // Keys by <numkeys>: the key specs say where (COMMAND GETKEYS, cluster routing).
+    {"SHIELD.limit", "write deny-oom", "write slow", 0, 0, 0, LimitCommand,
+     Info("Decides several limits of any algorithm (one policy per key) at once and takes from "
+          "all of them or none; replies each policy's state and, with HEADERS, the RateLimit "
+          "headers.",
+          "O(N log N) for N policies, at most 1000", "2.2.0", -7, kLimitKeySpecs, kLimitArgs)},
+    {"SHIELD.limit_ro", "readonly", "read slow", 0, 0, 0, LimitRoCommand,
+     Info("SHIELD.limit with DRYRUN: replies what SHIELD.limit would, changing nothing.",
+          "O(N log N) for N policies, at most 1000", "2.2.0", -7, kLimitRoKeySpecs, kLimitArgs)},
 };
 
 // The ACL category of every Shield command, where the server lets modules add one (Redis 7.4+,

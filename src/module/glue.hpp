@@ -161,6 +161,8 @@ int WindowCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
 int QuotaCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
 int ThrottleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
 int GcraCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
+int LimitCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
+int LimitRoCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
 
 // INFO shield, and the cluster-bus receivers of SHIELD.stats CLUSTER.
 void InfoCallback(RedisModuleInfoCtx* ctx, int for_crash_report) noexcept;

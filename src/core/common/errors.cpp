@@ -72,6 +72,21 @@ std::string_view ErrorReply(Error error) noexcept {
     case Error::kCellPeriodTooLarge:
       return "Cell error: Store error: period too large: a call's interval must end before the "
              "year 2554";
+    case Error::kNumkeys:
+      return "ERR numkeys must be a positive integer";
+    case Error::kTooManyPolicies:
+      return "ERR too many policies: SHIELD.limit takes at most 1000";
+    case Error::kPolicyName:
+      return "ERR a policy name must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -, and not a "
+             "keyword (BUCKET GCRA WINDOW QUOTA BURST COST SETTLE DRYRUN HEADERS REFUND WAIT)";
+    case Error::kAlgorithm:
+      return "ERR algorithm must be BUCKET, GCRA, WINDOW or QUOTA";
+    case Error::kCost:
+      return "ERR cost must be zero or positive";
+    case Error::kDuplicatePolicy:
+      return "ERR policy names must be unique in SHIELD.limit";
+    case Error::kDuplicateLimitKey:
+      return "ERR key appears more than once in SHIELD.limit";
     case Error::kWrongType:
       return "WRONGTYPE Operation against a key holding the wrong kind of value";
   }

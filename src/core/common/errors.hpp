@@ -45,6 +45,16 @@ enum class Error {
   kForeignTat,          // a bucket or quota key holds a GCRA time (CL.THROTTLE's, SHIELD.gcra's)
   kCellPeriodTooLarge,  // CL.THROTTLE: one call's interval passes the key format's last TAT
   kWrongType,           // the key holds another type
+  // SHIELD.limit (src/core/limit/limit.hpp): <numkeys> not a positive integer; more than 1000
+  // policies; a policy name that is not 1-64 of [A-Za-z0-9_-] or is a keyword; an algorithm
+  // that is not BUCKET, GCRA, WINDOW or QUOTA; COST negative; a name or a key given twice.
+  kNumkeys,
+  kTooManyPolicies,
+  kPolicyName,
+  kAlgorithm,
+  kCost,
+  kDuplicatePolicy,
+  kDuplicateLimitKey,
 };
 
 // The exact error reply for `error` (the original module's wording, or Redis's for WRONGTYPE).

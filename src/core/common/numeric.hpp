@@ -33,6 +33,11 @@ constexpr T FloorDiv(T a, std::type_identity_t<T> b) noexcept {
   return (a % b != 0 && a < 0) ? q - 1 : q;
 }
 
+// ceil(a / b) for a >= 0 and b > 0, without overflow.
+constexpr int64_t CeilDiv(int64_t a, int64_t b) noexcept {
+  return a / b + (a % b != 0 ? 1 : 0);
+}
+
 // `value` clamped to int64's range.
 constexpr int64_t SaturateToInt64(Int128 value) noexcept {
   return static_cast<int64_t>(std::clamp<Int128>(value, kInt64Min, kInt64Max));

@@ -36,6 +36,8 @@ enum class Counter : std::size_t {
   kQuotaCalls,
   kPropagationErrors,
   kStatsResetCalls,
+  kLimitCalls,
+  kLimitRoCalls,
   kCount,
 };
 inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::kCount);
@@ -58,7 +60,9 @@ inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {"c
                                                                               "window_calls",
                                                                               "quota_calls",
                                                                               "propagation_errors",
-                                                                              "stats_reset_calls"};
+                                                                              "stats_reset_calls",
+                                                                              "limit_calls",
+                                                                              "limit_ro_calls"};
 
 // A counter added to the enum without a name would reply an empty field.
 constexpr bool EveryCounterIsNamed() {

@@ -1,0 +1,233 @@
+// SHIELD.limit and SHIELD.limit_ro: several policies of any algorithm in one atomic call. The core
+// (core/limit/) parses and decides each policy; this opens the keys, writes all or nothing, and
+// replies.
+#include <cstdio>
+
+#include "core/limit/limit.hpp"
+#include "module/glue.hpp"
+
+namespace shield::glue {
+namespace {
+
+// One key of a call and its policy's decision.
+struct LimitSlot {
+  limit::Policy policy;
+  StringKey key;
+  PeekedKey peeked;
+  Outcome outcome;
+};
+
+// "ERR policy '<name>': <reason>" (the reason is the error's own text without "ERR "), or the
+// error itself when it names no policy.
+int ReplyLimitError(RedisModuleCtx* ctx, const limit::ParseError& error,
+                    std::span<const LimitSlot> slots) noexcept {
+  if (error.policy >= slots.size() || error.error == Error::kArity) {
+    return ReplyError(ctx, error.error);
+  }
+  counters.Add(Counter::kErrors);
+  std::string_view reason = ErrorReply(error.error);
+  if (reason.starts_with("ERR ")) reason.remove_prefix(4);
+  const std::string_view name = slots[error.policy].policy.name;
+  char text[256];
+  const int len =
+      std::snprintf(text, sizeof text, "ERR policy '%.*s': %.*s", static_cast<int>(name.size()),
+                    name.data(), static_cast<int>(reason.size()), reason.data());
+  if (len < 0) return ReplyError(ctx, error.error);
+  RedisModule_ReplyWithError(ctx, text);
+  return REDISMODULE_OK;
+}
+
+void ReplyField(RedisModuleCtx* ctx, const char* field, long long value) noexcept {
+  RedisModule_ReplyWithSimpleString(ctx, field);
+  RedisModule_ReplyWithLongLong(ctx, value);
+}
+
+// Seconds, rounded up, of a non-negative number of milliseconds.
+int64_t CeilSeconds(int64_t ms) noexcept {
+  return CeilDiv(ms, kMillisPerSecond);
+}
+
+// The RateLimit-Policy and RateLimit header values (draft-ietf-httpapi-ratelimit-headers-12): one
+// list item per policy, `"<name>";q=<quota>;w=<window>` and `"<name>";r=<remaining>;t=<reset>`.
+RedisModuleString* HeaderValue(RedisModuleCtx* ctx, std::span<const LimitSlot> slots, bool allowed,
+                               bool policy_header) noexcept {
+  RedisModuleString* value = RedisModule_CreateString(ctx, "", 0);
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const LimitSlot& slot = slots[i];
+    const PolicyState& state = slot.outcome.State(allowed);
+    char item[160];
+    const int len =
+        policy_header
+            ? std::snprintf(item, sizeof item, "%s\"%.*s\";q=%lld;w=%lld", i == 0 ? "" : ", ",
+                            static_cast<int>(slot.policy.name.size()), slot.policy.name.data(),
+                            static_cast<long long>(slot.outcome.quota),
+                            static_cast<long long>(slot.outcome.window_s))
+            : std::snprintf(item, sizeof item, "%s\"%.*s\";r=%lld;t=%lld", i == 0 ? "" : ", ",
+                            static_cast<int>(slot.policy.name.size()), slot.policy.name.data(),
+                            static_cast<long long>(state.remaining),
+                            static_cast<long long>(CeilSeconds(state.reset_after_ms)));
+    if (len > 0) RedisModule_StringAppendBuffer(ctx, value, item, static_cast<size_t>(len));
+  }
+  return value;
+}
+
+void ReplyPolicy(RedisModuleCtx* ctx, const LimitSlot& slot, bool allowed) noexcept {
+  const PolicyState& state = slot.outcome.State(allowed);
+  RedisModule_ReplyWithMap(ctx, 8);
+  RedisModule_ReplyWithSimpleString(ctx, "name");
+  RedisModule_ReplyWithStringBuffer(ctx, slot.policy.name.data(), slot.policy.name.size());
+  RedisModule_ReplyWithSimpleString(ctx, "algorithm");
+  const std::string_view algorithm =
+      limit::kAlgorithmNames[static_cast<size_t>(slot.policy.algorithm)];
+  RedisModule_ReplyWithStringBuffer(ctx, algorithm.data(), algorithm.size());
+  ReplyField(ctx, "allowed", slot.outcome.allowed ? 1 : 0);
+  ReplyField(ctx, "remaining", state.remaining);
+  ReplyField(ctx, "limit", slot.outcome.quota);
+  ReplyField(ctx, "window", slot.outcome.window_s);
+  ReplyField(ctx, "reset_after_ms", state.reset_after_ms);
+  ReplyField(ctx, "retry_after_ms", slot.outcome.allowed ? 0 : slot.outcome.retry_after_ms);
+}
+
+void ReplyLimit(RedisModuleCtx* ctx, std::span<const LimitSlot> slots, bool allowed,
+                int64_t retry_after_ms, bool headers) noexcept {
+  RedisModule_ReplyWithMap(ctx, headers ? 5 : 4);
+  ReplyField(ctx, "allowed", allowed ? 1 : 0);
+  ReplyField(ctx, "retry_after_ms", retry_after_ms);
+  RedisModule_ReplyWithSimpleString(ctx, "violated");
+  RedisModule_ReplyWithArray(ctx, REDISMODULE_POSTPONED_LEN);
+  long violated = 0;
+  for (const LimitSlot& slot : slots) {
+    if (slot.outcome.allowed) continue;
+    RedisModule_ReplyWithStringBuffer(ctx, slot.policy.name.data(), slot.policy.name.size());
+    ++violated;
+  }
+  RedisModule_ReplySetArrayLength(ctx, violated);
+  RedisModule_ReplyWithSimpleString(ctx, "policies");
+  RedisModule_ReplyWithArray(ctx, static_cast<long>(slots.size()));
+  for (const LimitSlot& slot : slots) ReplyPolicy(ctx, slot, allowed);
+  if (!headers) return;
+  const bool retry = !allowed && retry_after_ms != kNever;
+  RedisModule_ReplyWithSimpleString(ctx, "headers");
+  RedisModule_ReplyWithMap(ctx, retry ? 3 : 2);
+  RedisModule_ReplyWithSimpleString(ctx, "RateLimit-Policy");
+  RedisModuleString* policy = HeaderValue(ctx, slots, allowed, true);
+  RedisModule_ReplyWithString(ctx, policy);
+  RedisModule_FreeString(ctx, policy);
+  RedisModule_ReplyWithSimpleString(ctx, "RateLimit");
+  RedisModuleString* limit = HeaderValue(ctx, slots, allowed, false);
+  RedisModule_ReplyWithString(ctx, limit);
+  RedisModule_FreeString(ctx, limit);
+  if (retry) {
+    RedisModule_ReplyWithSimpleString(ctx, "Retry-After");
+    RedisModule_ReplyWithLongLong(ctx, CeilSeconds(retry_after_ms));
+  }
+}
+
+int Limit(RedisModuleCtx* ctx, RedisModuleString** argv, int argc, bool read_only) noexcept {
+  CountCall(read_only ? Counter::kLimitRoCalls : Counter::kLimitCalls);
+  if (argc < 2) return ReplyError(ctx, Error::kArity);
+  const auto arg_count = static_cast<size_t>(argc - 1);
+  ScratchArray<std::string_view, 16> words(arg_count);
+  for (size_t i = 0; i < arg_count; ++i) words[i] = View(argv[i + 1]);
+  const limit::Shape shape = limit::ParseShape({words.begin(), arg_count});
+  if (shape.error != Error::kNone) return ReplyError(ctx, shape.error);
+  const size_t count = shape.keys;
+
+  const int64_t now_us = NowUs();
+  const int64_t now_ms = now_us / kMicrosPerMilli;
+  const int64_t now_ns = now_us * kNanosPerMicro;
+  ScratchArray<LimitSlot> slots(count);
+  ScratchArray<std::string_view> names(count);
+  ScratchArray<limit::Policy> policies(count);
+  limit::Options options;
+  const limit::ParseError parsed = limit::ParsePolicies(
+      {words.begin() + 1 + count, arg_count - 1 - count}, {policies.begin(), count},
+      {names.begin(), count}, options, now_ms, now_ns);
+  for (size_t i = 0; i < count; ++i) slots[i].policy = policies[i];
+  if (parsed.error != Error::kNone) return ReplyLimitError(ctx, parsed, {slots.begin(), count});
+  options.dry_run = options.dry_run || read_only;
+  for (size_t i = 0; i < count; ++i) names[i] = words[1 + i];
+  if (HasDuplicate({names.begin(), count})) return ReplyError(ctx, Error::kDuplicateLimitKey);
+
+  // Decide every policy at the same instant, then write all or nothing.
+  bool allowed = true;
+  for (size_t i = 0; i < count; ++i) {
+    LimitSlot& slot = slots[i];
+    RedisModuleString* name = argv[2 + i];
+    const StoredValue* stored = nullptr;
+    StoredValue opened;
+    if (options.dry_run) {
+      if (const Error error = Peek(ctx, name, slot.peeked); error != Error::kNone) {
+        return ReplyError(ctx, error);
+      }
+      stored = &slot.peeked.stored;
+    } else {
+      if (const Error error = OpenStored(ctx, name, slot.key, opened, true);
+          error != Error::kNone) {
+        return ReplyError(ctx, error);
+      }
+      stored = &opened;
+    }
+    slot.outcome = limit::Decide(slot.policy, *stored, options, now_ms, now_ns);
+    if (slot.outcome.error != Error::kNone) {
+      return ReplyLimitError(ctx, {slot.outcome.error, i}, {slots.begin(), count});
+    }
+    allowed = allowed && slot.outcome.allowed;
+  }
+  if (allowed && !options.dry_run) {
+    // Each write propagates as SET or DEL, together in the MULTI/EXEC the server wraps around a
+    // command's effects: if the first can be propagated, so can the others.
+    for (LimitSlot& slot : slots) {
+      if (const Error error = CarryOut(ctx, slot.key, slot.outcome); error != Error::kNone) {
+        return ReplyError(ctx, error);
+      }
+    }
+  }
+  uint64_t taken = 0;
+  for (const LimitSlot& slot : slots) {
+    if (options.refund) {
+      counters.Add(Counter::kTokensRefunded, static_cast<uint64_t>(slot.outcome.refunded));
+    } else if (!options.dry_run && allowed) {
+      taken += static_cast<uint64_t>(slot.policy.cost);
+    }
+  }
+  if (!options.refund && !options.dry_run) CountDecision(allowed, taken);
+
+  // The call's wait: the longest of the policies that refuse, never when one of them can never.
+  int64_t retry_after_ms = 0;
+  for (const LimitSlot& slot : slots) {
+    if (!slot.outcome.allowed) {
+      retry_after_ms = CombineRetryAfterMs(retry_after_ms, slot.outcome.retry_after_ms);
+    }
+  }
+  std::span<const LimitSlot> all{slots.begin(), count};
+  ReplyLimit(ctx, all, allowed, allowed ? 0 : retry_after_ms, options.headers);
+  return REDISMODULE_OK;
+}
+
+}  // namespace
+
+// SHIELD.limit <numkeys> <key> [<key> ...] <policy> [<policy> ...] [DRYRUN] [HEADERS] [REFUND]
+//
+// Decides every policy (one per key, in key order: `<name> BUCKET|GCRA|WINDOW|QUOTA ...`, each
+// with its algorithm's arguments and [COST <n>]) at the same instant, and takes each policy's
+// cost only when every policy allows: all or nothing. REFUND gives the costs back instead; DRYRUN
+// writes nothing.
+// Reply: a map (a flat array in RESP2): allowed, retry_after_ms, violated (names), policies (a
+// map each: name, algorithm, allowed, remaining, limit, window, reset_after_ms, retry_after_ms),
+// and with HEADERS the RateLimit-Policy, RateLimit and (when refused) Retry-After values.
+// Errors: arity; "numkeys must be a positive integer"; "too many policies"; a policy's own
+// argument errors as "ERR policy '<name>': <reason>"; "policy names must be unique"; "key
+// appears more than once"; the stored value errors of each algorithm; WRONGTYPE. Any error
+// writes nothing.
+int LimitCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
+  return Limit(ctx, argv, argc, false);
+}
+
+// SHIELD.limit_ro: SHIELD.limit's arguments with DRYRUN implied; registered readonly, so it runs
+// on replicas (after READONLY in a cluster). Changes nothing.
+int LimitRoCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
+  return Limit(ctx, argv, argc, true);
+}
+
+}  // namespace shield::glue
