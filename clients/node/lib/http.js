@@ -1,6 +1,7 @@
 "use strict";
 // What the Express and Fastify middleware (and the demo's bare http server) share: which key a
 // request is limited under, whether it is exempt, what it costs, and the response it gets.
+const crypto = require("node:crypto");
 const net = require("node:net");
 const { headersFor } = require("./headers");
 
@@ -45,6 +46,10 @@ function clientIp(remoteAddress, forwardedFor, list) {
   return address;
 }
 
+function digest(value) {
+  return crypto.createHash("sha256").update(String(value)).digest("hex").slice(0, 32);
+}
+
 function headerValue(headers, name) {
   const value = headers[name.toLowerCase()];
   return Array.isArray(value) ? value[0] : value;
@@ -83,7 +88,8 @@ function createHttpCore(options) {
     }
     if (keySpec && typeof keySpec === "object" && keySpec.header) {
       const value = headerValue(req.headers, keySpec.header);
-      return value ? `${keySpec.header.toLowerCase()}:${value}` : ipKey(req);
+      // The value may be a secret (an API key): Redis sees a digest of it, not the value.
+      return value ? `${keySpec.header.toLowerCase()}:${digest(value)}` : ipKey(req);
     }
     throw new TypeError(`redis-shield: unknown key option ${JSON.stringify(keySpec)}`);
   }

@@ -4,7 +4,7 @@
 //
 // Today it sends one command per policy, all together in one round trip: SHIELD.absorb ... BURST
 // ... VERBOSE for a bucket, SHIELD.window ... VERBOSE, SHIELD.quota ... VERBOSE. The commands are
-// not atomic together: when one policy refuses, the buckets that took tokens get them back with
+// not atomic together: when one policy refuses (or answers an error), the buckets that took tokens get them back with
 // SHIELD.refund (a second round trip, on refusals only), but a window or quota that took tokens
 // keeps them (those commands have no refund yet), so a refused request may still count against
 // them.
@@ -55,8 +55,9 @@ function parseVerbose(reply) {
 async function shieldCall(transport, prefix, key, policies, costs) {
   const keys = policies.map((policy) => policyKey(prefix, key, policy));
   const replies = await transport.send(keys[0], policies.map((policy, i) => takeCommand(policy, keys[i], costs[i])));
+  const failure = replies.find((reply) => reply instanceof Error);
   const decisions = replies.map((reply, i) => {
-    if (reply instanceof Error) throw reply;
+    if (reply instanceof Error) return { allowed: false, error: reply, policy: policies[i] };
     const v = parseVerbose(reply);
     return {
       allowed: v.allowed === 1,
@@ -73,6 +74,7 @@ async function shieldCall(transport, prefix, key, policies, costs) {
     const back = decisions
       .map((d, i) => ({ d, i }))
       .filter(({ d }) => d.allowed && d.policy.algorithm === "bucket");
+    // (also when a policy's reply was an error: the buckets that took tokens give them back)
     if (back.length > 0) {
       // A refund that fails leaves the decision as it is (refused); the tokens stay taken.
       let refunds;
@@ -91,6 +93,7 @@ async function shieldCall(transport, prefix, key, policies, costs) {
       });
     }
   }
+  if (failure) throw failure; // an error reply: the caller's failure policy decides
   return decisions;
 }
 

@@ -73,6 +73,28 @@ for (const [kind, connect] of Object.entries(standalone)) {
       }
     });
 
+    it("an error reply is decided by the failure policy too, and nothing is taken from the other policies' buckets", async () => {
+      const server = await new Server().start();
+      const conn = await connect(server.port);
+      try {
+        await server.command("RPUSH", "shield:{broken}:list", "x"); // the wrong type for the policy's key
+        const limiter = new RateLimiter({ redis: conn.client, logger: recordingLogger(), policies: [
+          { name: "other", limit: 10, window: 60 },
+          { name: "list", limit: 10, window: 60, onFailure: "closed" },
+        ] });
+        const r = await limiter.limit("broken");
+        assert.equal(r.allowed, false);
+        assert.equal(r.degraded, true);
+        assert.match(r.error.message, /WRONGTYPE/);
+        assert.deepEqual(r.violated, ["list"]);
+        assert.equal(limiter.stats.failClosed, 1);
+        assert.equal(await server.command("GET", "shield:{broken}:other"), "10", "the token was given back");
+      } finally {
+        await conn.close();
+        await server.stop();
+      }
+    });
+
     it("a server slower than the timeout is a failure too, decided within the timeout", async () => {
       const server = await new Server().start();
       const conn = await connect(server.port);

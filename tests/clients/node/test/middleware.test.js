@@ -136,6 +136,19 @@ for (const [name, build] of Object.entries(frameworks)) {
       }
     });
 
+    it("keeps a header's value out of Redis: the key holds its SHA-256 digest", async () => {
+      const limiter = small();
+      const app = await build({ limiter, key: { header: "x-api-key" } });
+      try {
+        assert.equal((await request(app.port, { headers: { "x-api-key": "secret-api-key-1234" } })).status, 200);
+        const digest = crypto.createHash("sha256").update("secret-api-key-1234").digest("hex").slice(0, 32);
+        const keys = await server.command("KEYS", `${limiter.prefix}*`);
+        assert.deepEqual(keys.sort(), [`${limiter.prefix}{x-api-key:${digest}}:daily`, `${limiter.prefix}{x-api-key:${digest}}:small`]);
+      } finally {
+        await app.close();
+      }
+    });
+
     it("uses a route's own policies and takes the cost from the request", async () => {
       const search = limiterOf([{ name: "search", limit: 1, window: 60 }]);
       const costly = limiterOf([{ name: "bytes", limit: 10, window: 60 }]);
