@@ -277,10 +277,10 @@ inline const CommandSpec kCommands[] = {
      Info("Decides several limits of any algorithm (one policy per key) at once and takes from "
           "all of them or none; replies each policy's state and, with HEADERS, the RateLimit "
           "headers.",
-          "O(N log N) for N policies, at most 1000", "2.2.0", -7, kLimitKeySpecs, kLimitArgs)},
+          "O(N log N) for N policies, at most 1000", "2.1.0", -7, kLimitKeySpecs, kLimitArgs)},
     {"SHIELD.limit_ro", "readonly", "read slow", 0, 0, 0, LimitRoCommand,
      Info("SHIELD.limit with DRYRUN: replies what SHIELD.limit would, changing nothing.",
-          "O(N log N) for N policies, at most 1000", "2.2.0", -7, kLimitRoKeySpecs, kLimitArgs)},
+          "O(N log N) for N policies, at most 1000", "2.1.0", -7, kLimitRoKeySpecs, kLimitArgs)},
 };
 
 // The ACL category of every Shield command, where the server lets modules add one (Redis 7.4+,
