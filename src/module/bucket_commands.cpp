@@ -168,6 +168,40 @@ int RefundCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
   return OneBucket(ctx, argv, argc, Counter::kRefundCalls, kRefundSyntax, Operation::kGive);
 }
 
+// SHIELD.settle <key> <capacity> <period> <reserved> <actual> [BURST <n>]
+//
+// Settles a call whose cost is known only afterwards: it reserved <reserved> tokens (with
+// SHIELD.absorb) and used <actual>. Gives back the difference when it used less, never above the
+// bucket's maximum; takes the rest when it used more, even if the bucket lacks it: the bucket is
+// then in debt (at most one period's refill) and refills nothing until the debt is repaid.
+// Reply: integer, the bucket's balance afterwards: the tokens it holds, or minus its debt.
+// Errors: SHIELD.absorb's for capacity, period and burst; "reserved and actual must be zero or
+// positive integers"; "invalid token count in Redis"; WRONGTYPE.
+int SettleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
+  CountCall(Counter::kSettleCalls);
+  std::string_view views[kMaxArgsAfterKey];
+  size_t count = 0;
+  if (!ArgsAfterKey(argv, argc, 4, views, count)) return ReplyError(ctx, Error::kArity);
+  const int64_t now_ms = NowMs();
+  const SettleArgs args = ParseSettleArgs({views, count}, now_ms);
+  if (args.error != Error::kNone) return ReplyError(ctx, args.error);
+  Error error = Error::kNone;
+  const Outcome outcome = DecideKey(
+      ctx, argv[1], true,
+      [&](const StoredValue& stored) {
+        return bucket::Decide(args.limits, stored, Operation::kSettle, args.delta, now_ms,
+                              Detail::kReply);
+      },
+      error);
+  if (error != Error::kNone) return ReplyError(ctx, error);
+  if (outcome.taken > 0)
+    counters.Add(Counter::kTokensAbsorbed, static_cast<uint64_t>(outcome.taken));
+  if (outcome.refunded > 0) {
+    counters.Add(Counter::kTokensRefunded, static_cast<uint64_t>(outcome.refunded));
+  }
+  return RedisModule_ReplyWithLongLong(ctx, outcome.reply);
+}
+
 // SHIELD.reset <key> [<key> ...]
 //
 // Deletes the buckets (a missing bucket is full).

@@ -111,11 +111,30 @@ inline CommandArg kAbsorbArgs[] = {
     Token("VERBOSE", REDISMODULE_ARG_TYPE_PURE_TOKEN),
     {},
 };
+inline CommandArg kGcraArgs[] = {
+    Key(),
+    Integer("capacity"),
+    Integer("period"),
+    Integer("tokens", REDISMODULE_CMD_ARG_OPTIONAL),
+    Token("BURST", REDISMODULE_ARG_TYPE_INTEGER, "n"),
+    Token("VERBOSE", REDISMODULE_ARG_TYPE_PURE_TOKEN),
+    Token("DRYRUN", REDISMODULE_ARG_TYPE_PURE_TOKEN),
+    {},
+};
 inline CommandArg kRefundArgs[] = {
     Key(),
     Integer("capacity"),
     Integer("period"),
     Integer("tokens"),
+    Token("BURST", REDISMODULE_ARG_TYPE_INTEGER, "n"),
+    {},
+};
+inline CommandArg kSettleArgs[] = {
+    Key(),
+    Integer("capacity"),
+    Integer("period"),
+    Integer("reserved"),
+    Integer("actual"),
     Token("BURST", REDISMODULE_ARG_TYPE_INTEGER, "n"),
     {},
 };
@@ -157,6 +176,7 @@ inline CommandArg kWindowArgs[] = {
     Integer("window"),
     Integer("tokens", REDISMODULE_CMD_ARG_OPTIONAL),
     Token("VERBOSE", REDISMODULE_ARG_TYPE_PURE_TOKEN),
+    Token("DRYRUN", REDISMODULE_ARG_TYPE_PURE_TOKEN),
     {},
 };
 inline CommandArg kQuotaPeriodArgs[] = {
@@ -171,6 +191,7 @@ inline CommandArg kQuotaArgs[] = {
     Group("period", REDISMODULE_ARG_TYPE_ONEOF, kQuotaPeriodArgs),
     Integer("tokens", REDISMODULE_CMD_ARG_OPTIONAL),
     Token("VERBOSE", REDISMODULE_ARG_TYPE_PURE_TOKEN),
+    Token("DRYRUN", REDISMODULE_ARG_TYPE_PURE_TOKEN),
     {},
 };
 
@@ -244,6 +265,10 @@ inline const CommandSpec kCommands[] = {
     {"SHIELD.refund", "write deny-oom fast", "write fast", 1, 1, 1, RefundCommand,
      Info("Gives tokens back to a bucket, never above its maximum.", "O(1)", "2.0.0", -5,
           kAbsorbKeySpecs, kRefundArgs)},
+    {"SHIELD.settle", "write deny-oom fast", "write fast", 1, 1, 1, SettleCommand,
+     Info("Settles a cost known afterwards: gives back what was reserved beyond it, or takes the "
+          "rest, leaving the bucket in debt; replies the balance.",
+          "O(1)", "2.1.0", -6, kAbsorbKeySpecs, kSettleArgs)},
     {"SHIELD.reset", "write", "write slow", 1, -1, 1, ResetCommand,
      Info("Deletes buckets; replies how many existed.", "O(N) for N keys", "2.0.0", -2,
           kResetKeySpecs, kResetArgs)},
@@ -271,7 +296,7 @@ inline const CommandSpec kCommands[] = {
     {"SHIELD.gcra", "write deny-oom fast", "write fast", 1, 1, 1, GcraCommand,
      Info("Takes tokens by GCRA (CL.THROTTLE's keys) with SHIELD.absorb's arguments; replies "
           "the tokens left, or -1.",
-          "O(1)", "2.0.0", -4, kAbsorbKeySpecs, kAbsorbArgs)},
+          "O(1)", "2.0.0", -4, kAbsorbKeySpecs, kGcraArgs)},
     // Keys by <numkeys>: the key specs say where (COMMAND GETKEYS, cluster routing).
     {"SHIELD.limit", "write deny-oom", "write slow", 0, 0, 0, LimitCommand,
      Info("Decides several limits of any algorithm (one policy per key) at once and takes from "

@@ -35,7 +35,7 @@ int ReplyBadInteger(RedisModuleCtx* ctx, std::string_view arg) noexcept {
   return REDISMODULE_OK;
 }
 
-constexpr BucketSyntax kGcraSyntax{.tokens_required = false, .verbose = true};
+constexpr BucketSyntax kGcraSyntax{.tokens_required = false, .verbose = true, .dry_run = true};
 
 }  // namespace
 
@@ -88,11 +88,12 @@ int ThrottleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noe
   return REDISMODULE_OK;
 }
 
-// SHIELD.gcra <key> <capacity> <period> [<tokens>] [BURST <n>] [VERBOSE]
+// SHIELD.gcra <key> <capacity> <period> [<tokens>] [BURST <n>] [VERBOSE] [DRYRUN]
 //
 // SHIELD.absorb's arguments, replies and errors over the GCRA and key format of CL.THROTTLE:
 // <capacity> tokens per <period> seconds, at most <capacity> (or <n>) at once, in nanoseconds.
 // `SHIELD.gcra k 30 60 BURST 16` is `CL.THROTTLE k 15 30 60` on the same key.
+// DRYRUN decides and replies as the call would, and changes nothing (the key is read through GET).
 // Reply: integer, the tokens left after the take; -1 when denied (nothing written or propagated).
 // With VERBOSE: the VERBOSE map.
 // Errors: SHIELD.absorb's ("period value too large" also when one token's interval from now
@@ -117,16 +118,16 @@ int GcraCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcep
   }
 
   const Detail detail = args.verbose ? Detail::kFull : Detail::kReply;
+  const Operation operation = args.dry_run ? Operation::kPeek : Operation::kTake;
+  const auto decide = [&](const StoredValue& stored) {
+    return gcra::Decide(*limits, stored, operation, args.tokens, now_ns, detail,
+                        Error::kGcraInvalidStored);
+  };
   Error error = Error::kNone;
-  const Outcome outcome = DecideKey(
-      ctx, argv[1], false,
-      [&](const StoredValue& stored) {
-        return gcra::Decide(*limits, stored, Operation::kTake, args.tokens, now_ns, detail,
-                            Error::kGcraInvalidStored);
-      },
-      error);
+  const Outcome outcome = args.dry_run ? PeekKey(ctx, argv[1], decide, error)
+                                       : DecideKey(ctx, argv[1], false, decide, error);
   if (error != Error::kNone) return ReplyError(ctx, error);
-  CountOutcome(outcome, Operation::kTake, args.tokens);
+  CountOutcome(outcome, operation, args.tokens);
   return ReplyOutcome(ctx, outcome, args.verbose);
 }
 

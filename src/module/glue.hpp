@@ -163,6 +163,7 @@ int ThrottleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noe
 int GcraCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
 int LimitCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
 int LimitRoCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
+int SettleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
 
 // INFO shield, and the cluster-bus receivers of SHIELD.stats CLUSTER.
 void InfoCallback(RedisModuleInfoCtx* ctx, int for_crash_report) noexcept;

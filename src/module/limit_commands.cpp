@@ -183,12 +183,17 @@ int Limit(RedisModuleCtx* ctx, RedisModuleString** argv, int argc, bool read_onl
       }
     }
   }
+  // One decision for the call (allowed or denied, the costs taken); refunds and settlements count
+  // what they gave back, only when written.
   uint64_t taken = 0;
+  const bool written = allowed && !options.dry_run;
   for (const LimitSlot& slot : slots) {
-    if (options.refund) {
+    if (written && slot.outcome.refunded > 0) {
       counters.Add(Counter::kTokensRefunded, static_cast<uint64_t>(slot.outcome.refunded));
-    } else if (!options.dry_run && allowed) {
-      taken += static_cast<uint64_t>(slot.policy.cost);
+    }
+    const int64_t cost = slot.policy.settle ? slot.outcome.taken : slot.policy.cost;
+    if (written && !options.refund && __builtin_add_overflow(taken, cost, &taken)) {
+      taken = UINT64_MAX;
     }
   }
   if (!options.refund && !options.dry_run) CountDecision(allowed, taken);

@@ -5,10 +5,11 @@
 
 namespace shield::glue {
 
-// SHIELD.quota <key> <limit> HOUR|DAY|MONTH [<tokens>] [VERBOSE]
+// SHIELD.quota <key> <limit> HOUR|DAY|MONTH [<tokens>] [VERBOSE] [DRYRUN]
 //
 // Takes `tokens` (default 1) from a quota of <limit> tokens per UTC calendar hour, day or month.
 // The key holds the count taken in the period and expires at the period's end.
+// DRYRUN decides and replies as the call would, and changes nothing (the key is read through GET).
 // Reply: integer, the tokens left in the period after this call; -1 when fewer than `tokens` are
 // left, in which case nothing is written or propagated. With VERBOSE: the VERBOSE map (capacity =
 // limit, period = seconds of the current period, reset_after_ms = time to the period's end).
@@ -25,16 +26,15 @@ int QuotaCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexce
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
 
   const Detail detail = args.verbose ? Detail::kFull : Detail::kReply;
+  const Operation operation = args.dry_run ? Operation::kPeek : Operation::kTake;
+  const auto decide = [&](const StoredValue& stored) {
+    return quota::Decide(args.limits, args.period, stored, operation, args.tokens, now_ms, detail);
+  };
   Error error = Error::kNone;
-  const Outcome outcome = DecideKey(
-      ctx, argv[1], true,
-      [&](const StoredValue& stored) {
-        return quota::Decide(args.limits, args.period, stored, Operation::kTake, args.tokens,
-                             now_ms, detail);
-      },
-      error);
+  const Outcome outcome = args.dry_run ? PeekKey(ctx, argv[1], decide, error)
+                                       : DecideKey(ctx, argv[1], true, decide, error);
   if (error != Error::kNone) return ReplyError(ctx, error);
-  CountOutcome(outcome, Operation::kTake, args.tokens);
+  CountOutcome(outcome, operation, args.tokens);
   return ReplyOutcome(ctx, outcome, args.verbose);
 }
 

@@ -5,11 +5,12 @@
 
 namespace shield::glue {
 
-// SHIELD.window <key> <limit> <window> [<tokens>] [VERBOSE]
+// SHIELD.window <key> <limit> <window> [<tokens>] [VERBOSE] [DRYRUN]
 //
 // Takes `tokens` (default 1) from a sliding window that admits at most <limit> tokens in any
 // <window> seconds (two-counter approximation: core/window/window.hpp states its error bound). The
 // key holds "<window-start-ms>:<previous>:<current>" and expires at window start + 2 * window.
+// DRYRUN decides and replies as the call would, and changes nothing (the key is read through GET).
 // Reply: integer, the tokens that can still be taken after this call; -1 when fewer than
 // `tokens` can, in which case nothing is written or propagated. With VERBOSE: the VERBOSE map
 // (capacity = limit, period = window).
@@ -25,15 +26,15 @@ int WindowCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
 
   const Detail detail = args.verbose ? Detail::kFull : Detail::kReply;
+  const Operation operation = args.dry_run ? Operation::kPeek : Operation::kTake;
+  const auto decide = [&](const StoredValue& stored) {
+    return window::Decide(args.limits, stored, operation, args.tokens, now_ms, detail);
+  };
   Error error = Error::kNone;
-  const Outcome outcome = DecideKey(
-      ctx, argv[1], false,
-      [&](const StoredValue& stored) {
-        return window::Decide(args.limits, stored, Operation::kTake, args.tokens, now_ms, detail);
-      },
-      error);
+  const Outcome outcome = args.dry_run ? PeekKey(ctx, argv[1], decide, error)
+                                       : DecideKey(ctx, argv[1], false, decide, error);
   if (error != Error::kNone) return ReplyError(ctx, error);
-  CountOutcome(outcome, Operation::kTake, args.tokens);
+  CountOutcome(outcome, operation, args.tokens);
   return ReplyOutcome(ctx, outcome, args.verbose);
 }
 

@@ -21,9 +21,9 @@ from shield_servers import HOST, RespClient, wait_until
 # the list, not this file.
 COUNTERS = []
 # The counters generate_traffic leaves alone (it calls no CL.THROTTLE, gcra, window, quota or
-# stats_reset, limit or limit_ro, and no write fails to propagate); it moves every other one.
+# stats_reset, limit, limit_ro or settle, and no write fails to propagate); it moves every other one.
 UNMOVED_BY_TRAFFIC = {"throttle_calls", "gcra_calls", "window_calls", "quota_calls", "propagation_errors",
-                      "stats_reset_calls", "limit_calls", "limit_ro_calls"}
+                      "stats_reset_calls", "limit_calls", "limit_ro_calls", "settle_calls"}
 VERBOSE_FIELDS = ["allowed", "remaining", "capacity", "period", "retry_after_ms", "reset_after_ms"]
 # Counters a SHIELD.stats call adds to the node it runs on; its own reply already counts it.
 ONE_STATS_CALL = {"calls": 1, "stats_calls": 1}

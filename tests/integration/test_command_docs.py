@@ -48,7 +48,7 @@ def test_quota_lists_hour_day_and_month_under_its_period(shared_server):
     with RespClient(shared_server.port, protocol=3) as c:
         docs = c.call("COMMAND", "DOCS", "SHIELD.quota")["SHIELD.quota"]
     names = [argument["name"] for argument in docs["arguments"]]
-    assert names == ["key", "limit", "period", "tokens", "VERBOSE"]
+    assert names == ["key", "limit", "period", "tokens", "VERBOSE", "DRYRUN"]
     period = docs["arguments"][2]
     assert [a["name"] for a in period["arguments"]] == ["HOUR", "DAY", "MONTH"]
     # Each shows its own name or nothing: never its neighbour's.

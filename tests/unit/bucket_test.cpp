@@ -290,4 +290,54 @@ TEST(ExpiryFits, RejectsAnExpiryPastInt64) {
 }
 
 }  // namespace
+// ---- settling costs known afterwards -----------------------------------------------------------
+
+TEST(Settle, AnActualBelowTheReservationGivesTheDifferenceBack) {
+  const auto limits = PlainLimits(10, 10'000);
+  const StoredBucket four_left{4, 1'000'000 + 10'000};
+  const auto settled = Settle(limits, four_left, -3, 1'000'000);
+  EXPECT_EQ(settled.balance, 7);
+  EXPECT_EQ(settled.refunded, 3);
+  EXPECT_EQ(settled.taken, 0);
+}
+
+TEST(Settle, WhatTheBucketLacksBecomesDebtStoredAsRefillTimeBeyondTheFillTime) {
+  const auto limits = PlainLimits(10, 10'000);
+  const int64_t now = 1'000'000;
+  const auto settled = Settle(limits, {2, now + 10'000}, 5, now);
+  EXPECT_EQ(settled.balance, -3);
+  EXPECT_EQ(settled.taken, 5);
+  EXPECT_EQ(settled.store.tokens, 0);
+  EXPECT_EQ(settled.store.expire_at_ms, now + 10'000 + 3'000);
+  const BucketState later = StateAt(limits, settled.store, now + 2'999);
+  EXPECT_TRUE(InDebt(later));
+  EXPECT_EQ(later.available, 0);
+  EXPECT_EQ(StateAt(limits, settled.store, now + 4'000).available, 1);
+}
+
+TEST(Settle, TheDebtNeverPassesOnePeriodsRefill) {
+  const auto limits = PlainLimits(10, 10'000);
+  const auto settled = Settle(limits, {0, kNoExpiry}, 1'000'000, 5'000'000);
+  EXPECT_EQ(settled.balance, -10);
+  EXPECT_EQ(settled.store.expire_at_ms, 5'000'000 + 10'000 + MaxDebtMs(limits));
+}
+
+TEST(Settle, AGiveBackRepaysTheDebtBeforeFillingTheBucket) {
+  const auto limits = PlainLimits(10, 10'000);
+  const int64_t now = 1'000'000;
+  const StoredBucket owes_five{0, now + 10'000 + 5'000};
+  const auto partly = Settle(limits, owes_five, -2, now);
+  EXPECT_EQ(partly.balance, -3);
+  const auto repaid = Settle(limits, owes_five, -7, now);
+  EXPECT_EQ(repaid.balance, 2);
+  EXPECT_FALSE(InDebt(StateAt(limits, repaid.store, now)));
+}
+
+TEST(Settle, AStallOfAKeyThatHoldsTokensIsNotDebt) {
+  const auto limits = PlainLimits(10, 10'000);
+  const int64_t now = 1'000'000;
+  const auto settled = Settle(limits, {5, now + 60'000}, -2, now);
+  EXPECT_EQ(settled.balance, 7);
+}
+
 }  // namespace shield

@@ -135,4 +135,61 @@ RefundDecision Refund(const BucketLimits& limits, const StoredBucket& stored, in
           after.available - before.available};
 }
 
+namespace {
+
+// Tokens that `debt_ms` of refill makes, rounded up: what a bucket in debt owes.
+int64_t DebtTokens(const BucketLimits& limits, int64_t debt_ms) noexcept {
+  return static_cast<int64_t>(MulDivCeil(debt_ms, limits.capacity, limits.period_ms));
+}
+
+}  // namespace
+
+bool InDebt(const BucketState& state) noexcept {
+  return state.available == 0 && state.stalled_ms > 0;
+}
+
+namespace {
+
+// An empty bucket owing `debt_ms` of refill, as stored at `now_ms`.
+StoredBucket InDebt(const BucketLimits& limits, int64_t debt_ms, int64_t now_ms) noexcept {
+  const Int128 expiry = static_cast<Int128>(now_ms) + limits.window_ms + debt_ms;
+  return {0, static_cast<int64_t>(std::min<Int128>(expiry, kInt64Max))};
+}
+
+}  // namespace
+
+SettleDecision Settle(const BucketLimits& limits, const StoredBucket& stored, int64_t delta,
+                      int64_t now_ms) noexcept {
+  const BucketState state = StateAt(limits, stored, now_ms);
+  if (delta > 0) {
+    if (CanTake(state, delta)) {
+      const BucketState after = Take(limits, state, delta);
+      return {StoreAt(limits, after, now_ms), after.available, 0, delta};
+    }
+    // Everything there is, and the rest as refill owed (the refill under way pays part of it).
+    const auto owed_ms =
+        static_cast<Int128>(MulDivCeil(delta - state.available, limits.period_ms, limits.capacity));
+    const Int128 debt_ms = std::clamp<Int128>(
+        static_cast<Int128>(state.stalled_ms) + owed_ms - CarriedMs(limits, state), 0,
+        MaxDebtMs(limits));
+    const auto debt = static_cast<int64_t>(debt_ms);
+    return {InDebt(limits, debt, now_ms), -DebtTokens(limits, debt), 0, delta};
+  }
+  const int64_t give = -delta;  // delta >= -kInt64Max: tokens are positive
+  if (InDebt(state)) {
+    // Repay the debt first, at the refill rate: `give` tokens are that many milliseconds.
+    const Wide repaid_ms = static_cast<Wide>(give) * static_cast<Wide>(limits.period_ms) /
+                           static_cast<Wide>(limits.capacity);
+    if (repaid_ms < static_cast<Wide>(state.stalled_ms)) {
+      const int64_t debt = state.stalled_ms - static_cast<int64_t>(repaid_ms);
+      return {InDebt(limits, debt, now_ms), -DebtTokens(limits, debt), give, 0};
+    }
+    const int64_t left = give - DebtTokens(limits, state.stalled_ms);
+    const BucketState after = Give(limits, {state.available, 0, 0}, std::max<int64_t>(left, 0));
+    return {StoreAt(limits, after, now_ms), after.available, give, 0};
+  }
+  const BucketState after = Give(limits, state, give);
+  return {StoreAt(limits, after, now_ms), after.available, after.available - state.available, 0};
+}
+
 }  // namespace shield

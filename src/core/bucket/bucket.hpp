@@ -119,4 +119,37 @@ struct RefundDecision {
 RefundDecision Refund(const BucketLimits& limits, const StoredBucket& stored, int64_t tokens,
                       int64_t now_ms) noexcept;
 
+// ---- costs known afterwards (SHIELD.settle) -----------------------------------------------------
+//
+// A call reserved some tokens and, when its work ended, knew what it really cost. Settling gives
+// back what it reserved beyond the cost, or takes the rest, even when the bucket cannot pay: the
+// bucket is then in debt, and refills nothing until the debt is repaid at the refill rate. The
+// debt lives in the key format: a bucket whose key expires later than its fill time (window_ms)
+// from now holds nothing and owes `(ttl - window) * capacity / period` tokens, which is how every
+// reader (StateAt's stall) already reads such a key: nothing refills until the TTL is within one
+// window. The debt is at most one period's refill (`capacity` tokens): a cost beyond it is
+// forgiven, so one settle never locks a bucket out for longer than a period past empty.
+
+// The most debt, in milliseconds of refill: one period.
+inline int64_t MaxDebtMs(const BucketLimits& limits) noexcept {
+  return limits.period_ms;
+}
+
+// True when the bucket is empty and its refill has not started: it owes refill (a settle's debt).
+bool InDebt(const BucketState& state) noexcept;
+
+// The outcome of settling `delta` = actual - reserved tokens.
+struct SettleDecision {
+  StoredBucket store;  // the count and expiry to store (always written)
+  int64_t balance;     // the reply: the tokens in the bucket afterwards, or minus its debt
+  int64_t refunded;    // tokens given back (delta < 0), to count
+  int64_t taken;       // tokens taken (delta > 0), whether paid or owed, to count
+};
+
+// Settles `delta` at `now_ms`: delta < 0 gives -delta back, first repaying any debt; delta > 0
+// takes delta, the part the bucket lacks becoming debt (up to MaxDebtMs). delta == 0 writes the
+// bucket as it is.
+SettleDecision Settle(const BucketLimits& limits, const StoredBucket& stored, int64_t delta,
+                      int64_t now_ms) noexcept;
+
 }  // namespace shield

@@ -58,16 +58,21 @@ BucketArgs ParseBucketArgs(std::span<const std::string_view> args,
   BucketText text{args[0], args[1], std::nullopt, std::nullopt};
   std::size_t i = 2;
   const auto is_option = [&](std::string_view word) {
-    return IsBurst(word) || (syntax.verbose && IsVerbose(word));
+    return IsBurst(word) || (syntax.verbose && IsVerbose(word)) ||
+           (syntax.dry_run && EqualsIgnoringCase(word, "DRYRUN"));
   };
   if (i < args.size() && (syntax.tokens_required || !is_option(args[i]))) text.tokens = args[i++];
   if (syntax.tokens_required && !text.tokens) return {Error::kArity};
 
   bool verbose = false;
+  bool dry_run = false;
   for (; i < args.size(); ++i) {
     if (syntax.verbose && IsVerbose(args[i])) {
       if (verbose) return {Error::kSyntax};
       verbose = true;
+    } else if (syntax.dry_run && EqualsIgnoringCase(args[i], "DRYRUN")) {
+      if (dry_run) return {Error::kSyntax};
+      dry_run = true;
     } else if (IsBurst(args[i]) && i + 1 < args.size()) {
       if (text.burst) return {Error::kSyntax};
       text.burst = args[++i];
@@ -77,7 +82,29 @@ BucketArgs ParseBucketArgs(std::span<const std::string_view> args,
   }
   BucketArgs parsed = ParseValues(text);
   parsed.verbose = verbose;
+  parsed.dry_run = dry_run;
   return parsed;
+}
+
+SettleArgs ParseSettleArgs(std::span<const std::string_view> args, int64_t now_ms) noexcept {
+  if (args.size() != 4 && args.size() != 6) return {Error::kArity};
+  if (args.size() == 6 && !IsBurst(args[4])) return {Error::kSyntax};
+  BucketText text{args[0], args[1], std::nullopt, std::nullopt};
+  if (args.size() == 6) text.burst = args[5];
+  // Capacity and period first, as every bucket command reads them; then the amounts.
+  if (!ParsePositive(text.capacity)) return {Error::kCapacity};
+  if (!ParsePositive(text.period)) return {Error::kPeriod};
+  const auto reserved = ParseStrictInt64(args[2]);
+  const auto actual = ParseStrictInt64(args[3]);
+  if (!reserved || !actual || *reserved < 0 || *actual < 0) return {Error::kSettleAmount};
+  const BucketArgs bucket = ParseValues(text);
+  if (bucket.error != Error::kNone) return {bucket.error};
+  // The furthest expiry a settle writes: a full window and one period of debt from now.
+  if (!ExpiryFits(now_ms, bucket.limits.window_ms) ||
+      !ExpiryFits(now_ms + bucket.limits.window_ms, MaxDebtMs(bucket.limits))) {
+    return {bucket.has_burst ? Error::kBurstTooLarge : Error::kPeriodTooLarge};
+  }
+  return {Error::kNone, bucket.limits, *actual - *reserved};
 }
 
 BucketArgs ParseMultiBucket(std::string_view capacity, std::string_view period,

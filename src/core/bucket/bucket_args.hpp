@@ -18,6 +18,7 @@ namespace shield {
 struct BucketSyntax {
   bool tokens_required;  // refund: tokens is not optional
   bool verbose;          // accepts VERBOSE
+  bool dry_run = false;  // accepts DRYRUN (SHIELD.gcra)
 };
 
 // One bucket of a call: its limits, the tokens the call costs, and whether it asked for VERBOSE.
@@ -27,6 +28,7 @@ struct BucketArgs {
   int64_t tokens = kDefaultTokens;
   bool has_burst = false;
   bool verbose = false;
+  bool dry_run = false;
 };
 
 // Parses `<capacity> <period> [<tokens>] [BURST <n>] [VERBOSE]` (the arguments after the key).
@@ -35,6 +37,18 @@ struct BucketArgs {
 // burst, then the period's size in milliseconds and the time to fill a BURST bucket.
 BucketArgs ParseBucketArgs(std::span<const std::string_view> args,
                            const BucketSyntax& syntax) noexcept;
+
+// SHIELD.settle's arguments after the key: `<capacity> <period> <reserved> <actual> [BURST <n>]`.
+struct SettleArgs {
+  Error error = Error::kNone;
+  BucketLimits limits{};
+  int64_t delta = 0;  // actual - reserved
+};
+
+// Structure first (four values, then BURST <n> at most once, else kArity or kSyntax), then the
+// values in the order capacity, period, reserved and actual (kSettleAmount), burst; then whether
+// the bucket's expiry and its largest debt (one period) fit at `now_ms`.
+SettleArgs ParseSettleArgs(std::span<const std::string_view> args, int64_t now_ms) noexcept;
 
 // Parses one absorb_multi bucket: `<capacity>[:<burst>] <period> <tokens>`.
 BucketArgs ParseMultiBucket(std::string_view capacity, std::string_view period,

@@ -40,6 +40,25 @@ Outcome Decide(const BucketLimits& limits, const StoredValue& stored, Operation 
   StoredBucket bucket{};
   if (const Error error = ReadStored(stored, bucket); error != Error::kNone) return Failed(error);
   Outcome outcome;
+  // A give to a bucket in debt repays the debt first, as a settle that gives back does.
+  if (operation == Operation::kGive && InDebt(StateAt(limits, bucket, now_ms))) {
+    operation = Operation::kSettle;
+    tokens = -tokens;
+  }
+  if (operation == Operation::kSettle) {
+    const SettleDecision settle = Settle(limits, bucket, tokens, now_ms);
+    outcome.allowed = true;
+    outcome.reply = settle.balance;
+    outcome.refunded = settle.refunded;
+    outcome.taken = settle.taken;
+    Store(settle.store, outcome);
+    if (detail == Detail::kFull) {
+      Describe(limits, outcome);
+      outcome.unchanged = StateOf(limits, StateAt(limits, bucket, now_ms));
+      outcome.committed = StateOf(limits, StateAt(limits, settle.store, now_ms));
+    }
+    return outcome;
+  }
   if (operation == Operation::kGive) {
     const RefundDecision refund = Refund(limits, bucket, tokens, now_ms);
     outcome.allowed = true;

@@ -21,6 +21,9 @@ Error ReadStored(const StoredValue& stored, StoredBucket& out) noexcept;
 // - kPeek: kTake's decision, writing nothing.
 // - kGive: gives the tokens back, never above the maximum; a full bucket (a missing key among
 //   them) is not written. The reply is the count afterwards.
+// - kSettle: `tokens` is actual - reserved: Settle (bucket.hpp) gives back or takes, leaving the
+//   bucket in debt when it lacks tokens. Always written. The reply is the balance: the tokens in
+//   the bucket, or minus its debt.
 // The RateLimit policy of a bucket is q = max_tokens and w = the seconds it takes to fill from
 // empty (rounded up): without BURST, q = capacity and w = period. So remaining <= q always.
 // The remaining counts of `committed` and `unchanged` are filled at every Detail.

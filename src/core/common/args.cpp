@@ -32,9 +32,15 @@ LimitWords SplitLimitWords(std::span<const std::string_view> args) noexcept {
   LimitWords words;
   if (args.size() < 2) words.error = Error::kArity;
   for (std::size_t i = 2; i < args.size() && words.error == Error::kNone; ++i) {
+    bool* option = nullptr;
     if (IsVerbose(args[i])) {
-      if (words.verbose) words.error = Error::kSyntax;
-      words.verbose = true;
+      option = &words.verbose;
+    } else if (EqualsIgnoringCase(args[i], "DRYRUN")) {
+      option = &words.dry_run;
+    }
+    if (option != nullptr) {
+      if (*option) words.error = Error::kSyntax;
+      *option = true;
     } else if (i == 2) {
       words.tokens = args[i];
     } else {

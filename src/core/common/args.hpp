@@ -23,13 +23,14 @@ std::optional<int64_t> ParsePositive(std::string_view text) noexcept;
 // True when `text` equals `upper` (an upper-case ASCII word) in any case.
 bool EqualsIgnoringCase(std::string_view text, std::string_view upper) noexcept;
 
-// The shape `<limit> <second> [<tokens>] [VERBOSE]` of SHIELD.window and SHIELD.quota, before any
-// value is checked: kArity for too few words or one that is neither tokens nor VERBOSE, kSyntax
-// for VERBOSE twice.
+// The shape `<limit> <second> [<tokens>] [VERBOSE] [DRYRUN]` of SHIELD.window and SHIELD.quota,
+// before any value is checked: kArity for too few words or one that is neither tokens nor an
+// option, kSyntax for an option twice.
 struct LimitWords {
   Error error = Error::kNone;
   std::optional<std::string_view> tokens;
   bool verbose = false;
+  bool dry_run = false;
 };
 LimitWords SplitLimitWords(std::span<const std::string_view> args) noexcept;
 
@@ -39,6 +40,7 @@ struct LimitArgs {
   int64_t limit = 0;
   int64_t tokens = kDefaultTokens;
   bool verbose = false;
+  bool dry_run = false;  // DRYRUN: decide, write nothing
 };
 
 // Parses `<limit> <second> [<tokens>] [VERBOSE]` in the order every error is checked: the words
@@ -50,6 +52,7 @@ LimitArgs ParseLimitArgs(std::span<const std::string_view> args, ReadSecond read
   if (words.error != Error::kNone) return {words.error};
   LimitArgs parsed;
   parsed.verbose = words.verbose;
+  parsed.dry_run = words.dry_run;
   const auto limit = ParsePositive(args[0]);
   if (!limit) return {Error::kLimit};
   parsed.limit = *limit;

@@ -87,6 +87,8 @@ std::string_view ErrorReply(Error error) noexcept {
       return "ERR policy names must be unique in SHIELD.limit";
     case Error::kDuplicateLimitKey:
       return "ERR key appears more than once in SHIELD.limit";
+    case Error::kSettleAmount:
+      return "ERR reserved and actual must be zero or positive integers";
     case Error::kWrongType:
       return "WRONGTYPE Operation against a key holding the wrong kind of value";
   }

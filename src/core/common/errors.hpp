@@ -55,6 +55,7 @@ enum class Error {
   kCost,
   kDuplicatePolicy,
   kDuplicateLimitKey,
+  kSettleAmount,  // SETTLE, SHIELD.settle: reserved or actual is not a non-negative integer
 };
 
 // The exact error reply for `error` (the original module's wording, or Redis's for WRONGTYPE).

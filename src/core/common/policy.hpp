@@ -21,6 +21,9 @@ enum class Operation : uint8_t {
   kTake,  // take them when there are enough (absorb)
   kPeek,  // decide as kTake would, and write nothing (inspect, DRYRUN)
   kGive,  // give them back (refund)
+  // take or give the difference between a cost reserved and the cost known afterwards: `tokens`
+  // is actual - reserved; what the bucket lacks becomes debt (SHIELD.settle, SETTLE)
+  kSettle,
 };
 
 // How much of the Outcome to compute: an integer reply needs only the decision and the write;
@@ -59,7 +62,8 @@ struct Outcome {
   uint8_t text_len = 0;
   int64_t expire_at_ms = 0;  // for kStore
   int64_t reply = 0;         // the algorithm's own integer reply
-  int64_t refunded = 0;      // kGive: the tokens given back, to count
+  int64_t refunded = 0;      // kGive, kSettle: the tokens given back, to count
+  int64_t taken = 0;         // kSettle: the tokens taken, paid or owed, to count
   // Detail::kFull only:
   PolicyState committed{};     // after the write
   PolicyState unchanged{};     // when nothing is written (another policy refused)

@@ -146,6 +146,26 @@ GcraDecision Throttle(const GcraLimits& limits, std::optional<uint64_t> stored_t
   return decision;
 }
 
+GcraDecision Settle(const GcraLimits& limits, std::optional<uint64_t> stored_tat, int64_t delta,
+                    int64_t now_ns) noexcept {
+  if (delta <= 0) return Throttle(limits, stored_tat, delta, now_ns);
+  const Int128 now = now_ns;
+  const Int128 base = std::max<Int128>(now, stored_tat ? static_cast<Int128>(*stored_tat) : now);
+  const Int128 furthest = std::min<Int128>(
+      now + limits.tolerance_ns + static_cast<Int128>(limits.period_s) * kNanosPerSecond,
+      static_cast<Int128>(kMaxTat));
+  const Int128 new_tat =
+      std::max(base, std::min(base + SaturatedProduct(limits.interval_ns, delta), furthest));
+  // The numbers of a look at the new TAT, and the write of it.
+  GcraDecision decision = Throttle(limits, static_cast<uint64_t>(new_tat), 0, now_ns);
+  decision.limited = false;
+  decision.retry_after_ns = 0;
+  decision.write = GcraWrite::kStore;
+  decision.new_tat_ns = static_cast<uint64_t>(new_tat);
+  decision.expire_at_ms = static_cast<int64_t>(CeilDiv128(new_tat, kNanosPerMilli));
+  return decision;
+}
+
 int64_t CellSeconds(Int128 ns) noexcept {
   const Int128 seconds = Div(ns, kNanosPerSecond);
   const bool has_millis = ns - seconds * kNanosPerSecond >= kNanosPerMilli;

@@ -139,6 +139,13 @@ struct GcraDecision {
 GcraDecision Throttle(const GcraLimits& limits, std::optional<uint64_t> stored_tat,
                       int64_t quantity, int64_t now_ns) noexcept;
 
+// Settles a cost known afterwards (SETTLE of SHIELD.limit): `delta` = actual - reserved. A
+// negative delta gives back as Throttle(delta) does; a positive one takes delta even past the
+// limit, the TAT moving at most one period beyond the tolerance (the debt bound, as a bucket's);
+// the decision is never limited and always stores.
+GcraDecision Settle(const GcraLimits& limits, std::optional<uint64_t> stored_tat, int64_t delta,
+                    int64_t now_ns) noexcept;
+
 // The reply of CL.THROTTLE: limited (0 or 1), limit, remaining, retry after in seconds (-1 unless
 // limited, and -1 when no wait helps), reset after in seconds. Seconds are rounded as redis-cell
 // rounds them: up to the next second when the part below the second holds at least 1 ms.

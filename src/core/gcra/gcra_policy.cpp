@@ -29,7 +29,10 @@ Outcome Decide(const GcraLimits& limits, const StoredValue& stored, Operation op
     }
   }
   const int64_t signed_quantity = operation == Operation::kGive ? -quantity : quantity;
-  const GcraDecision decision = Throttle(limits, tat, signed_quantity, now_ns);
+  const GcraDecision decision = operation == Operation::kSettle
+                                    ? Settle(limits, tat, quantity, now_ns)
+                                    : Throttle(limits, tat, signed_quantity, now_ns);
+  if (operation == Operation::kSettle && quantity > 0) outcome.taken = quantity;
   if (decision_out != nullptr) *decision_out = decision;
 
   outcome.allowed = !decision.limited;

@@ -15,6 +15,7 @@ namespace shield::gcra {
 //   (CL.THROTTLE's reading). The reply is the calls of quantity 1 left, or -1.
 // - kPeek: kTake's decision, writing nothing.
 // - kGive: Throttle(-quantity).
+// - kSettle: Settle(quantity) (gcra.hpp): quantity is actual - reserved; never limited.
 // `invalid` is the error for a value that is not a TAT (each command words it its own way).
 // `decision`, when given, receives Throttle's own result (CL.THROTTLE replies from it).
 // The RateLimit policy is q = the limit (calls of quantity 1 at once) and w = the seconds it

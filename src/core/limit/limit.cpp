@@ -1,5 +1,7 @@
 #include "core/limit/limit.hpp"
 
+#include <algorithm>
+
 #include "core/bucket/bucket_args.hpp"
 #include "core/bucket/bucket_policy.hpp"
 #include "core/common/args.hpp"
@@ -21,14 +23,10 @@ bool IsNameChar(char c) noexcept {
 }
 
 bool ValidName(std::string_view name) noexcept {
-  if (name.empty() || name.size() > kMaxNameLength) return false;
-  for (const char c : name) {
-    if (!IsNameChar(c)) return false;
-  }
-  for (const std::string_view keyword : kKeywords) {
-    if (EqualsIgnoringCase(name, keyword)) return false;
-  }
-  return true;
+  return !name.empty() && name.size() <= kMaxNameLength && std::ranges::all_of(name, IsNameChar) &&
+         std::ranges::none_of(kKeywords, [name](std::string_view keyword) {
+           return EqualsIgnoringCase(name, keyword);
+         });
 }
 
 std::optional<Algorithm> ParseAlgorithm(std::string_view word) noexcept {
@@ -50,6 +48,8 @@ Error ParseOne(std::span<const std::string_view> words, std::size_t& next, Polic
   i += 2;
   std::optional<std::string_view> burst;
   std::optional<std::string_view> cost;
+  std::optional<std::string_view> reserved;
+  std::optional<std::string_view> actual;
   const bool takes_burst =
       policy.algorithm == Algorithm::kBucket || policy.algorithm == Algorithm::kGcra;
   while (i + 1 < words.size()) {
@@ -57,8 +57,13 @@ Error ParseOne(std::span<const std::string_view> words, std::size_t& next, Polic
       if (burst) return Error::kSyntax;
       burst = words[i + 1];
     } else if (EqualsIgnoringCase(words[i], "COST")) {
-      if (cost) return Error::kSyntax;
+      if (cost || reserved) return Error::kSyntax;
       cost = words[i + 1];
+    } else if (takes_burst && EqualsIgnoringCase(words[i], "SETTLE") && i + 2 < words.size()) {
+      if (cost || reserved) return Error::kSyntax;
+      reserved = words[i + 1];
+      actual = words[i + 2];
+      ++i;
     } else {
       break;
     }
@@ -107,6 +112,15 @@ Error ParseOne(std::span<const std::string_view> words, std::size_t& next, Polic
     if (!value || *value < 0) return Error::kCost;
     policy.cost = *value;
   }
+  if (reserved) {
+    const auto reserved_value = ParseStrictInt64(*reserved);
+    const auto actual_value = ParseStrictInt64(*actual);
+    if (!reserved_value || !actual_value || *reserved_value < 0 || *actual_value < 0) {
+      return Error::kSettleAmount;
+    }
+    policy.settle = true;
+    policy.settle_delta = *actual_value - *reserved_value;  // both >= 0: no overflow
+  }
   return Error::kNone;
 }
 
@@ -152,6 +166,10 @@ ParseError ParsePolicies(std::span<const std::string_view> words, std::span<Poli
     if (option == nullptr || *option) return {Error::kSyntax};
     *option = true;
   }
+  // REFUND gives costs back; a settled policy has none to give.
+  for (std::size_t p = 0; p < policies.size() && options.refund; ++p) {
+    if (policies[p].settle) return {Error::kSyntax, p};
+  }
   // Names are unique (they are the headers' keys): sorted copies, O(N log N).
   for (std::size_t p = 0; p < policies.size(); ++p) name_scratch[p] = policies[p].name;
   if (HasDuplicate(name_scratch.first(policies.size()))) return {Error::kDuplicatePolicy};
@@ -160,6 +178,20 @@ ParseError ParsePolicies(std::span<const std::string_view> words, std::span<Poli
 
 Outcome Decide(const Policy& policy, const StoredValue& stored, const Options& options,
                int64_t now_ms, int64_t now_ns) noexcept {
+  if (policy.settle) {
+    const int64_t delta = policy.settle_delta;
+    switch (policy.algorithm) {
+      case Algorithm::kBucket:
+        return bucket::Decide(policy.bucket, stored, Operation::kSettle, delta, now_ms,
+                              Detail::kFull);
+      case Algorithm::kGcra:
+        return gcra::Decide(policy.gcra, stored, Operation::kSettle, delta, now_ns, Detail::kFull,
+                            Error::kGcraInvalidStored);
+      case Algorithm::kWindow:
+      case Algorithm::kQuota:
+        break;  // the grammar gives them no SETTLE
+    }
+  }
   Operation operation = Operation::kTake;
   if (options.refund) {
     operation = Operation::kGive;

@@ -3,8 +3,8 @@
 // opens the keys, writes all or nothing, and replies. No Redis here.
 //
 //   SHIELD.limit <numkeys> <key> [<key> ...] <policy> [<policy> ...] [DRYRUN] [HEADERS] [REFUND]
-//   policy: <name> BUCKET <capacity> <period> [BURST <n>] [COST <n>]
-//           <name> GCRA   <capacity> <period> [BURST <n>] [COST <n>]
+//   policy: <name> BUCKET <capacity> <period> [BURST <n>] [COST <n> | SETTLE <reserved> <actual>]
+//           <name> GCRA   <capacity> <period> [BURST <n>] [COST <n> | SETTLE <reserved> <actual>]
 //           <name> WINDOW <limit> <window-seconds> [COST <n>]
 //           <name> QUOTA  <limit> HOUR|DAY|MONTH [COST <n>]
 #pragma once
@@ -38,7 +38,9 @@ inline constexpr std::size_t kMaxNameLength = 64;
 struct Policy {
   std::string_view name;
   Algorithm algorithm = Algorithm::kBucket;
-  int64_t cost = 1;  // 0: the policy is only reported
+  int64_t cost = 1;     // 0: the policy is only reported
+  bool settle = false;  // SETTLE <reserved> <actual>: settle_delta = actual - reserved
+  int64_t settle_delta = 0;
   BucketLimits bucket{};
   GcraLimits gcra{};
   WindowLimits window{};
@@ -75,8 +77,8 @@ ParseError ParsePolicies(std::span<const std::string_view> words, std::span<Poli
                          std::span<std::string_view> name_scratch, Options& options, int64_t now_ms,
                          int64_t now_ns) noexcept;
 
-// The policy's decision on what its key held. The operation is the call's: REFUND gives, DRYRUN
-// and a cost of 0 peek, otherwise take.
+// The policy's decision on what its key held. The operation is the call's: SETTLE settles (the
+// glue writes nothing under DRYRUN), REFUND gives, DRYRUN and a cost of 0 peek, otherwise take.
 Outcome Decide(const Policy& policy, const StoredValue& stored, const Options& options,
                int64_t now_ms, int64_t now_ns) noexcept;
 

@@ -139,7 +139,8 @@ QuotaArgs ParseQuotaArgs(std::span<const std::string_view> args, int64_t now_ms)
   if (common.error != Error::kNone) return {common.error};
   const auto period = PeriodAt(*unit, now_ms);
   if (!period) return {Error::kPeriodTooLarge};
-  return {Error::kNone, {common.limit, *unit}, *period, common.tokens, common.verbose};
+  return {Error::kNone,  {common.limit, *unit}, *period,
+          common.tokens, common.verbose,        common.dry_run};
 }
 
 }  // namespace shield

@@ -107,6 +107,7 @@ struct QuotaArgs {
   CalendarPeriod period{};  // the period holding now_ms
   int64_t tokens = kDefaultTokens;
   bool verbose = false;
+  bool dry_run = false;  // DRYRUN: decide and reply, write nothing
 };
 
 // Structure first (a word where VERBOSE may stand that is not VERBOSE is kArity, VERBOSE twice

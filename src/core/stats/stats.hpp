@@ -38,6 +38,7 @@ enum class Counter : std::size_t {
   kStatsResetCalls,
   kLimitCalls,
   kLimitRoCalls,
+  kSettleCalls,
   kCount,
 };
 inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::kCount);
@@ -62,7 +63,8 @@ inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {"c
                                                                               "propagation_errors",
                                                                               "stats_reset_calls",
                                                                               "limit_calls",
-                                                                              "limit_ro_calls"};
+                                                                              "limit_ro_calls",
+                                                                              "settle_calls"};
 
 // A counter added to the enum without a name would reply an empty field.
 constexpr bool EveryCounterIsNamed() {

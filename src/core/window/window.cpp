@@ -143,7 +143,11 @@ WindowArgs ParseWindowArgs(std::span<const std::string_view> args, int64_t now_m
   if (window_s > kMaxPeriodSeconds || !WindowExpiryFits(now_ms, window_s * kMillisPerSecond)) {
     return {Error::kWindowTooLarge};
   }
-  return {Error::kNone, {common.limit, window_s * kMillisPerSecond}, common.tokens, common.verbose};
+  return {Error::kNone,
+          {common.limit, window_s * kMillisPerSecond},
+          common.tokens,
+          common.verbose,
+          common.dry_run};
 }
 
 }  // namespace shield

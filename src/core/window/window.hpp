@@ -116,6 +116,7 @@ struct WindowArgs {
   WindowLimits limits{};
   int64_t tokens = kDefaultTokens;
   bool verbose = false;
+  bool dry_run = false;  // DRYRUN: decide and reply, write nothing
 };
 
 // Structure first (a word where VERBOSE may stand that is not VERBOSE is kArity, VERBOSE twice
