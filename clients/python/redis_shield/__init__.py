@@ -1,5 +1,5 @@
-"""Redis Shield's Python client: rate limits declared once as policies, checked with Shield's
-commands over redis-py (sync and asyncio, standalone and cluster), with WSGI/ASGI middleware and
+"""Redis Shield's Python client: rate limits declared once as policies, checked together in one atomic
+SHIELD.limit call over redis-py (sync and asyncio, standalone and cluster), with WSGI/ASGI middleware and
 Flask, Django and FastAPI/Starlette integrations. See docs/clients/python.md."""
 
 from .core import Decision, DenyCache, FailureTracker, Policy, PolicyResult

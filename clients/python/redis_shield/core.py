@@ -1,8 +1,10 @@
 """Policies, decisions, the deny cache and the failure policy: everything the sync and asyncio
-limiters share. No Redis calls here; those are in `Limiter._evaluate` and `AsyncLimiter._evaluate`."""
+limiters share. No Redis calls here; those are in `Limiter._evaluate` and `AsyncLimiter._evaluate`,
+one `SHIELD.limit` call each (`limit_command` builds it, `limit_results` reads its reply)."""
 
 import logging
 import math
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -11,20 +13,36 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 
 log = logging.getLogger("redis_shield")
 
-ALGORITHMS = ("bucket", "window", "quota")
+ALGORITHMS = ("bucket", "gcra", "window", "quota")
 QUOTA_PERIODS = ("HOUR", "DAY", "MONTH")
 FAIL_OPEN, FAIL_CLOSED = "open", "closed"
+# SHIELD.limit's rules for a policy name (docs/commands.md): 1 to 64 of A-Z a-z 0-9 _ -, and none
+# of its keywords in any case.
+NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+KEYWORDS = frozenset("BUCKET GCRA WINDOW QUOTA BURST COST SETTLE DRYRUN HEADERS REFUND WAIT".split())
+
+
+def check_name(name):
+    """Raises ValueError unless `name` is a name SHIELD.limit accepts."""
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise ValueError(f"a policy name is 1 to 64 characters of A-Z a-z 0-9 _ - (SHIELD.limit's rule): {name!r}")
+    if name.upper() in KEYWORDS:
+        raise ValueError(f"a policy name may not be one of SHIELD.limit's keywords "
+                         f"({' '.join(sorted(KEYWORDS))}, in any case): {name!r}")
 
 
 @dataclass(frozen=True)
 class Policy:
-    """One limit, declared once.
+    """One limit, declared once; every call checks all of a limiter's policies in one SHIELD.limit.
 
-    - `bucket`: a token bucket (`SHIELD.absorb`): `limit` tokens every `period` seconds, holding at
+    - `bucket`: a token bucket (`SHIELD.absorb`'s): `limit` tokens every `period` seconds, holding at
       most `burst` tokens (default `limit`).
-    - `window`: a sliding window (`SHIELD.window`): about `limit` tokens in any `period` seconds.
-    - `quota`: a calendar quota (`SHIELD.quota`): `limit` tokens per UTC `HOUR`, `DAY` or `MONTH`.
+    - `gcra`: the same limit on the generic cell rate algorithm (`SHIELD.gcra`'s, exact to the
+      nanosecond): `limit` tokens every `period` seconds, at most `burst` (default `limit`) at once.
+    - `window`: a sliding window (`SHIELD.window`'s): about `limit` tokens in any `period` seconds.
+    - `quota`: a calendar quota (`SHIELD.quota`'s): `limit` tokens per UTC `HOUR`, `DAY` or `MONTH`.
 
+    `name`: 1 to 64 of A-Z a-z 0-9 _ -, not a SHIELD.limit keyword (it names the key and the header item).
     `cost`: the tokens one call takes from this policy; None (the default) takes the call's cost.
     `on_failure`: `"open"` (allow) or `"closed"` (refuse) when Redis is down, slow or in error.
     """
@@ -38,8 +56,7 @@ class Policy:
     on_failure: str = FAIL_OPEN
 
     def __post_init__(self):
-        if not self.name or any(c in self.name for c in '"\\{}') or not self.name.isprintable():
-            raise ValueError(f"a policy name is printable, without quotes, backslashes or braces: {self.name!r}")
+        check_name(self.name)
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {ALGORITHMS}: {self.algorithm!r}")
         if not isinstance(self.limit, int) or self.limit <= 0:
@@ -50,8 +67,9 @@ class Policy:
             object.__setattr__(self, "period", str(self.period).upper())
         elif not isinstance(self.period, int) or self.period <= 0:
             raise ValueError("period must be a positive number of seconds")
-        if self.burst is not None and (self.algorithm != "bucket" or self.burst <= 0):
-            raise ValueError("burst is a positive integer, for bucket policies only")
+        if self.burst is not None and (self.algorithm not in ("bucket", "gcra") or not isinstance(self.burst, int)
+                                       or self.burst <= 0):
+            raise ValueError("burst is a positive integer, for bucket and gcra policies only")
         if self.cost is not None and (not isinstance(self.cost, int) or self.cost <= 0):
             raise ValueError("cost must be a positive integer or None")
         if self.on_failure not in (FAIL_OPEN, FAIL_CLOSED):
@@ -60,6 +78,10 @@ class Policy:
     @classmethod
     def bucket(cls, name, limit, period, *, burst=None, cost=None, on_failure=FAIL_OPEN):
         return cls(name, "bucket", limit, period, burst, cost, on_failure)
+
+    @classmethod
+    def gcra(cls, name, limit, period, *, burst=None, cost=None, on_failure=FAIL_OPEN):
+        return cls(name, "gcra", limit, period, burst, cost, on_failure)
 
     @classmethod
     def window(cls, name, limit, period, *, cost=None, on_failure=FAIL_OPEN):
@@ -73,39 +95,30 @@ class Policy:
         return self.cost if self.cost is not None else cost
 
     def redis_key(self, prefix, key):
-        # The hash tag keeps every policy of one key in one cluster slot: one node, one round trip.
+        # The hash tag keeps every policy of one key in one cluster slot, as SHIELD.limit needs.
         return f"{prefix}{{{key}}}:{self.name}"
 
-    def command(self, prefix, key, cost):
-        """The Shield command that takes this policy's tokens, with VERBOSE."""
-        name = self.redis_key(prefix, key)
-        tokens = self.tokens(cost)
-        if self.algorithm == "bucket":
-            args = ["SHIELD.absorb", name, self.limit, self.period, tokens]
-            if self.burst is not None:
-                args += ["BURST", self.burst]
-            return args + ["VERBOSE"]
-        if self.algorithm == "window":
-            return ["SHIELD.window", name, self.limit, self.period, tokens, "VERBOSE"]
-        return ["SHIELD.quota", name, self.limit, self.period, tokens, "VERBOSE"]
-
-    def refund_command(self, prefix, key, cost):
-        """Gives a bucket's tokens back (`SHIELD.refund`); None for window and quota, which have none yet."""
-        if self.algorithm != "bucket":
-            return None
-        args = ["SHIELD.refund", self.redis_key(prefix, key), self.limit, self.period, self.tokens(cost)]
+    def spec(self, cost):
+        """This policy's words in SHIELD.limit: `<name> <ALGORITHM> <limit> <period> [BURST <n>] COST <n>`."""
+        words = [self.name, self.algorithm.upper(), self.limit, self.period]
         if self.burst is not None:
-            args += ["BURST", self.burst]
-        return args
+            words += ["BURST", self.burst]
+        return words + ["COST", self.tokens(cost)]
 
-    def quota_units(self, reply_period):
-        """(q, w) of the RateLimit-Policy header. A bucket with a burst above its rate advertises
-        the burst over the seconds it takes to refill, so that `r` never exceeds `q`."""
-        if self.algorithm == "bucket" and self.burst is not None and self.burst > self.limit:
-            return self.burst, math.ceil(self.burst * self.period / self.limit)
+    def quota_units(self, calendar_seconds):
+        """(q, w) of the RateLimit-Policy header as SHIELD.limit reports them, for when Redis did not
+        answer: a bucket or GCRA advertises the most it holds (`burst`, default `limit`) over the
+        seconds it takes to fill from empty, so that `r` never exceeds `q`; a quota its current
+        calendar period (`calendar_seconds`, 0 when unknown: a month's varies)."""
         if self.algorithm == "quota":
-            return self.limit, reply_period
-        return self.limit, self.period
+            return self.limit, calendar_seconds
+        if self.algorithm == "window":
+            return self.limit, self.period
+        most = self.burst if self.burst is not None else self.limit
+        if self.algorithm == "gcra":  # the server's interval is truncated to the nanosecond
+            interval_ns = self.period * 10**9 // self.limit
+            return most, -(-interval_ns * most // 10**9)
+        return most, -(-most * self.period // self.limit)
 
 
 @dataclass(frozen=True)
@@ -185,32 +198,44 @@ class Decision:
 _CALENDAR_SECONDS = {"HOUR": 3600, "DAY": 86400}
 
 
-def as_fields(reply):
-    """A VERBOSE reply (a flat RESP2 list or a RESP3 dict, str or bytes) as {str: int}."""
+def limit_command(policies, prefix, key, cost):
+    """The one SHIELD.limit call that takes `cost` for `key` from every policy, all or nothing:
+    `SHIELD.limit <n> <key per policy> <spec per policy>` (docs/commands.md)."""
+    keys = [p.redis_key(prefix, key) for p in policies]
+    words = ["SHIELD.limit", len(policies), *keys]
+    for policy in policies:
+        words += policy.spec(cost)
+    return words
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _as_map(reply):
+    """A RESP3 map, or a RESP2 flat field/value list, as a dict with str field names."""
     if isinstance(reply, dict):
-        items = reply.items()
-    else:
-        items = zip(reply[0::2], reply[1::2])
-    return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in items}
+        return {_text(k): v for k, v in reply.items()}
+    return {_text(k): v for k, v in zip(reply[0::2], reply[1::2])}
 
 
-def policy_result(policy, fields):
-    allowed = fields["allowed"] == 1
-    retry_ms = fields["retry_after_ms"]
-    retry = 0.0 if allowed else (math.inf if retry_ms < 0 else retry_ms / 1000)
-    quota, window = policy.quota_units(fields["period"])
-    return PolicyResult(policy, allowed, min(fields["remaining"], quota), retry,
-                        fields["reset_after_ms"] / 1000, quota, window)
+def _seconds(milliseconds):
+    return math.inf if milliseconds < 0 else milliseconds / 1000
 
 
-def after_refund(result, tokens_now):
-    """A bucket's result once its tokens were given back: it holds `tokens_now`, and is full again
-    after the time it takes to refill the rest."""
-    policy = result.policy
-    most = policy.burst if policy.burst is not None else policy.limit
-    missing = max(0, most - int(tokens_now))
-    reset = math.ceil(missing * policy.period * 1000 / policy.limit) / 1000
-    return replace(result, remaining=min(int(tokens_now), result.quota), reset=reset)
+def limit_results(policies, reply):
+    """SHIELD.limit's reply (RESP2 or RESP3, str or bytes) as one PolicyResult per policy, in order.
+    Every number is the server's: remaining, limit (q) and window (w), reset_after_ms and
+    retry_after_ms; when another policy refused, a policy shows what it still holds."""
+    fields = _as_map(reply)
+    entries = [_as_map(entry) for entry in fields["policies"]]
+    results = []
+    for policy, entry in zip(policies, entries):
+        allowed = int(entry["allowed"]) == 1
+        results.append(PolicyResult(policy, allowed, int(entry["remaining"]),
+                                    0.0 if allowed else _seconds(int(entry["retry_after_ms"])),
+                                    int(entry["reset_after_ms"]) / 1000, int(entry["limit"]), int(entry["window"])))
+    return results
 
 
 def decide(policies, results, source="redis"):
@@ -304,6 +329,12 @@ def failure_decision(policies, error, retry_after):
     return Decision(True, None, 0.0, 0.0, (), (), tuple(policies), source="fail-open", error=error)
 
 
+def _check_unique(policies):
+    names = [p.name for p in policies]
+    if len(set(names)) != len(names):
+        raise ValueError(f"policy names must be unique in one call (each names a key): {names}")
+
+
 @dataclass
 class LimiterBase:
     """Settings shared by `Limiter` and `AsyncLimiter`."""
@@ -317,12 +348,14 @@ class LimiterBase:
 
     def __post_init__(self):
         self.policies = tuple(self.policies)
-        names = [p.name for p in self.policies]
-        if len(set(names)) != len(names):
-            raise ValueError("policy names must be unique")
+        _check_unique(self.policies)
 
     def _policies(self, policies):
-        chosen = tuple(policies) if policies is not None else self.policies
+        if policies is None:
+            chosen = self.policies
+        else:
+            chosen = tuple(policies)
+            _check_unique(chosen)
         if not chosen:
             raise ValueError("no policies: declare them on the limiter or pass them to the call")
         return chosen

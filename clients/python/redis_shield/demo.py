@@ -1,7 +1,8 @@
 """The demo: `python3 -m redis_shield.demo --port 8080 --redis-url redis://127.0.0.1:6379`.
 
 GET / answers `hello`, limited per client address to 5 per second with bursts of 10
-(`SHIELD.absorb <key> 5 1 BURST 10`) and to 1000 per UTC day (`SHIELD.quota <key> 1000 DAY`),
+(a token bucket, `per-second BUCKET 5 1 BURST 10`) and to 1000 per UTC day (`daily QUOTA 1000 DAY`), both
+in one SHIELD.limit call per request (a refused request takes nothing from the daily quota),
 with the RateLimit headers on every response and 429 with Retry-After beyond the limits.
 Redis down: the per-second limit fails open, the daily one too (the demo keeps answering).
 """

@@ -1,13 +1,12 @@
 """The limiters: `Limiter` over redis-py's `Redis` or `RedisCluster`, `AsyncLimiter` over
 `redis.asyncio.Redis` or `redis.asyncio.cluster.RedisCluster`.
 
-Every Redis call of each is in its `_evaluate(policies, key, cost)`: one pipelined round trip of
-one Shield command per policy (`SHIELD.absorb`, `SHIELD.window`, `SHIELD.quota`, with VERBOSE), and,
-when some policy refused while a token bucket took tokens, a second round trip that gives the
-bucket's tokens back (`SHIELD.refund`). The policies are NOT checked atomically: a window or quota
-that counted a call another policy refused keeps the count (they have no refund), and two calls
-may interleave between the take and the refund. SHIELD.limit (one atomic call over several
-policies) will replace the body of `_evaluate` when it lands.
+Every Redis call of each is in its `_evaluate(policies, key, cost)`: one `SHIELD.limit` call that
+decides every policy at the same instant and takes each one's cost only when all of them allow
+(all or nothing, atomic on the server). Its keys share a hash tag, so in a cluster the call goes
+to one node (redis-py finds the keys with COMMAND GETKEYS). The call is sent as a pipeline of one
+command: redis-py's cluster clients retry a plain command on a dead node five times, 0.25 s apart,
+but a pipeline as often as `cluster_error_retry_attempts` says (`connect_kwargs`).
 """
 
 import asyncio
@@ -17,7 +16,7 @@ import time
 import redis
 import redis.asyncio
 
-from .core import DenyCache, FailureTracker, LimiterBase, Policy, after_refund, as_fields, decide, policy_result
+from .core import DenyCache, FailureTracker, LimiterBase, Policy, decide, limit_command, limit_results
 
 __all__ = ["Limiter", "AsyncLimiter", "Policy", "DenyCache", "FailureTracker", "connect_kwargs"]
 
@@ -25,7 +24,8 @@ __all__ = ["Limiter", "AsyncLimiter", "Policy", "DenyCache", "FailureTracker", "
 def connect_kwargs(timeout, cluster=False):
     """The redis-py options that make `timeout` (seconds) the longest a call may take. A cluster
     client tries a failing pipeline once (redis-py's default, 3 attempts with 0.25 s sleeps between
-    them in its asyncio client, would hold the caller for about a second)."""
+    them in its asyncio client, would hold the caller for about a second); the limiter sends its
+    one command as a pipeline for that reason."""
     options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
     if cluster:
         options["cluster_error_retry_attempts"] = 1
@@ -59,19 +59,11 @@ class Limiter(LimiterBase):
         return cls(client, policies, **options)
 
     def _evaluate(self, policies, key, cost):
-        """The one place that talks to Redis: the per-policy results of taking `cost` for `key`."""
+        """The one place that talks to Redis: one SHIELD.limit call, the per-policy results."""
         pipe = self.client.pipeline(transaction=False)
-        for policy in policies:
-            pipe.execute_command(*policy.command(self.prefix, key, cost))
-        results = [policy_result(p, as_fields(reply)) for p, reply in zip(policies, pipe.execute())]
-        refunds = _refunds(results, self.prefix, key, cost)
-        if refunds:
-            pipe = self.client.pipeline(transaction=False)
-            for _, command in refunds:
-                pipe.execute_command(*command)
-            for (index, _), tokens in zip(refunds, pipe.execute()):
-                results[index] = after_refund(results[index], tokens)
-        return results
+        pipe.execute_command(*limit_command(policies, self.prefix, key, cost))
+        [reply] = pipe.execute()
+        return limit_results(policies, reply)
 
     def consume(self, key, cost=1, policies=None):
         """Takes `cost` for `key` from every policy (the limiter's, or `policies`): a Decision."""
@@ -116,19 +108,11 @@ class AsyncLimiter(LimiterBase):
         return cls(client, policies, **options)
 
     async def _evaluate(self, policies, key, cost):
-        """The one place that talks to Redis: the per-policy results of taking `cost` for `key`."""
+        """The one place that talks to Redis: one SHIELD.limit call, the per-policy results."""
         pipe = self.client.pipeline(transaction=False)
-        for policy in policies:
-            pipe.execute_command(*policy.command(self.prefix, key, cost))
-        results = [policy_result(p, as_fields(reply)) for p, reply in zip(policies, await pipe.execute())]
-        refunds = _refunds(results, self.prefix, key, cost)
-        if refunds:
-            pipe = self.client.pipeline(transaction=False)
-            for _, command in refunds:
-                pipe.execute_command(*command)
-            for (index, _), tokens in zip(refunds, await pipe.execute()):
-                results[index] = after_refund(results[index], tokens)
-        return results
+        pipe.execute_command(*limit_command(policies, self.prefix, key, cost))
+        [reply] = await pipe.execute()
+        return limit_results(policies, reply)
 
     async def consume(self, key, cost=1, policies=None):
         self._check_cost(cost)
@@ -155,14 +139,3 @@ class AsyncLimiter(LimiterBase):
     async def close(self):
         await self.client.close()
 
-
-def _refunds(results, prefix, key, cost):
-    """When some policy refused: the buckets that took tokens, and the commands that give them back."""
-    if all(r.allowed for r in results):
-        return []
-    refunds = []
-    for index, result in enumerate(results):
-        command = result.policy.refund_command(prefix, key, cost) if result.allowed else None
-        if command:
-            refunds.append((index, command))
-    return refunds

@@ -1,5 +1,5 @@
 """The sync and asyncio limiters on a real Redis Cluster (3 primaries): every policy of one key
-lands in one slot (the key is a hash tag), so one pipelined round trip reaches one node."""
+lands in one slot (the key is a hash tag), so one SHIELD.limit call reaches one node."""
 
 import asyncio
 
@@ -31,13 +31,14 @@ def test_the_sync_limiter_limits_keys_spread_over_every_primary(cluster):
     client.close()
 
 
-def test_the_sync_limiter_refunds_a_bucket_on_the_right_node(cluster):
+def test_a_call_refused_on_a_cluster_node_takes_nothing_from_the_other_policies(cluster):
     client = cluster.client()
-    limiter = Limiter(client, [Policy.bucket("bucket", 10, 60), Policy.window("window", 1, 60)], deny_cache=None)
-    assert limiter.consume("refund-me").allowed
-    refused = limiter.consume("refund-me")
-    assert refused.violated == ("window",) and refused.results[0].remaining == 9
-    assert client.get("shield:{refund-me}:bucket") == "9"
+    limiter = Limiter(client, [Policy.bucket("tokens", 10, 60), Policy.window("sliding", 1, 60),
+                               Policy.quota("daily", 1000, "DAY")], deny_cache=None)
+    assert limiter.consume("atomic").allowed
+    refused = limiter.consume("atomic")
+    assert refused.violated == ("sliding",) and [r.remaining for r in refused.results] == [9, 0, 999]
+    assert client.get("shield:{atomic}:tokens") == "9" and client.get("shield:{atomic}:daily") == "1"
     client.close()
 
 
@@ -50,10 +51,10 @@ def test_the_asyncio_limiter_works_on_the_cluster_client(cluster):
         for n in range(12):
             key = f"async:{n}"
             results[key] = [(await limiter.consume(key)).allowed for _ in range(11)]
-        bucket = AsyncLimiter(client, [Policy.bucket("bucket", 10, 60), Policy.window("window", 1, 60)],
+        bucket = AsyncLimiter(client, [Policy.bucket("tokens", 10, 60), Policy.window("sliding", 1, 60)],
                               deny_cache=None)
-        await bucket.consume("async-refund")
-        refused = await bucket.consume("async-refund")
+        await bucket.consume("async-atomic")
+        refused = await bucket.consume("async-atomic")
         await client.close()
         return results, refused
 
@@ -62,7 +63,7 @@ def test_the_asyncio_limiter_works_on_the_cluster_client(cluster):
     assert refused.results[0].remaining == 9
     sync = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", p) for p in cluster.startup_ports()],
                         decode_responses=True)
-    assert sync.get("shield:{async-refund}:bucket") == "9"
+    assert sync.get("shield:{async-atomic}:tokens") == "9"
     sync.close()
 
 

@@ -39,15 +39,15 @@ def test_the_deny_cache_saves_nearly_every_redis_call_of_a_flood_from_one_client
     with server.client() as c:
         c.config_resetstat()
         uncached = flood(Limiter.from_url(url, policies, deny_cache=None), 2000)
-        without_cache = command_calls(c, "SHIELD.absorb")
+        without_cache = command_calls(c, "SHIELD.limit")
         c.flushall()
         c.config_resetstat()
         cached = flood(Limiter.from_url(url, policies), 2000)
-        with_cache = command_calls(c, "SHIELD.absorb")
+        with_cache = command_calls(c, "SHIELD.limit")
     assert without_cache == 2000 and uncached.count("redis") == 2000
     assert cached.count("deny-cache") >= 1980
     assert with_cache == cached.count("redis") and with_cache <= 20  # 10 allowed, the first refusals
-    print(f"flood of 2000 requests: {without_cache} SHIELD.absorb calls without the deny cache, {with_cache} with it")
+    print(f"flood of 2000 requests: {without_cache} SHIELD.limit calls without the deny cache, {with_cache} with it")
 
 
 def get(port, path="/"):
@@ -58,7 +58,8 @@ def get(port, path="/"):
         return error.code, error.headers, error.read()
 
 
-def test_the_demo_answers_ten_requests_then_refuses_with_429(url, tmp_path):
+def test_the_demo_answers_ten_requests_then_refuses_with_429_taking_nothing_from_the_daily_quota(url, server,
+                                                                                                  tmp_path):
     port = free_port()
     log = open(tmp_path / "demo.log", "wb")
     demo = subprocess.Popen([PYTHON, "-m", "redis_shield.demo", "--port", str(port), "--redis-url", url],
@@ -82,6 +83,10 @@ def test_the_demo_answers_ten_requests_then_refuses_with_429(url, tmp_path):
         ratelimit(headers["RateLimit"])
     assert ratelimit(replies[9][1]["RateLimit"])["per-second"]["r"] == 0
     assert replies[10][1]["Retry-After"] == "1"
+    daily = [ratelimit(headers["RateLimit"])["daily"]["r"] for _, headers, _ in replies]
+    assert daily == list(range(999, 989, -1)) + [990, 990]  # the 429s took nothing from the day's 1000
+    with server.client() as c:
+        assert c.get("shield:{ip:127.0.0.1}:daily") == "10"
 
 
 def test_the_wheel_builds_offline_and_installs_into_a_venv_with_system_site_packages(tmp_path):

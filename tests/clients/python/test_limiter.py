@@ -1,5 +1,6 @@
-"""The sync and asyncio limiters against a real standalone server: policies, replies, refunds,
-headers, the deny cache, acquire, and the failure policy (the server killed or paused mid-test)."""
+"""The sync and asyncio limiters against a real standalone server: policies, one atomic SHIELD.limit
+call per decision (a refused call takes nothing), replies, headers, the deny cache, acquire, and the
+failure policy (the server killed or paused mid-test)."""
 
 import asyncio
 import logging
@@ -10,9 +11,9 @@ import pytest
 import redis
 import redis.asyncio
 
-from pyclient_support import command_calls
+from pyclient_support import REPO, command_calls
 from redis_shield import AsyncLimiter, DenyCache, FailureTracker, Limiter, Policy
-from redis_shield.core import failure_decision
+from redis_shield.core import failure_decision, limit_command
 from sfparse import ParseError, parse_list, ratelimit, ratelimit_policy
 
 DEMO = [Policy.bucket("per-second", 5, 1, burst=10), Policy.quota("daily", 1000, "DAY")]
@@ -61,15 +62,70 @@ def test_a_bucket_without_burst_advertises_its_rate_and_a_window_its_window(url)
     assert {n: p["r"] for n, p in ratelimit(decision.headers()["RateLimit"]).items()} == {"b": 17, "w": 87}
 
 
-def test_a_later_refusal_gives_the_buckets_tokens_back(url, server):
-    limiter = Limiter.from_url(url, [Policy.bucket("bucket", 10, 60), Policy.window("window", 2, 60)],
+def test_a_call_that_one_policy_refuses_takes_nothing_from_the_others(url, server):
+    limiter = Limiter.from_url(url, [Policy.bucket("tokens", 10, 60), Policy.window("sliding", 2, 60)],
                                deny_cache=None)
     assert limiter.consume("k").allowed and limiter.consume("k").allowed
     refused = limiter.consume("k")
-    assert refused.violated == ("window",)
-    assert refused.results[0].remaining == 8  # the third call's token came back
+    assert refused.violated == ("sliding",)
+    assert refused.results[0].allowed and refused.results[0].remaining == 8  # the third call took nothing
     with server.client() as c:
-        assert c.get("shield:{k}:bucket") == "8"
+        assert c.get("shield:{k}:tokens") == "8"
+
+
+def test_a_refused_call_leaves_the_daily_quotas_count_unchanged(url, server):
+    limiter = Limiter.from_url(url, [Policy.bucket("per-minute", 2, 60), Policy.quota("daily", 1000, "DAY")],
+                               deny_cache=None)
+    assert limiter.consume("k").allowed and limiter.consume("k").allowed
+    with server.client() as c:
+        assert c.get("shield:{k}:daily") == "2"
+        for _ in range(5):
+            refused = limiter.consume("k")
+            assert refused.violated == ("per-minute",) and refused.source == "redis"
+            assert refused.results[1].remaining == 998
+        assert c.get("shield:{k}:daily") == "2"  # five 429s took nothing from the quota
+        assert c.get("shield:{k}:per-minute") == "0"
+
+
+def test_a_window_refused_by_another_policy_keeps_no_count(url, server):
+    limiter = Limiter.from_url(url, [Policy.window("sliding", 100, 60), Policy.bucket("tokens", 1, 60)],
+                               deny_cache=None)
+    assert limiter.consume("k").allowed
+    for _ in range(3):
+        refused = limiter.consume("k")
+        assert refused.violated == ("tokens",) and refused.results[0].remaining == 99
+    assert limiter.consume("k", policies=[Policy.window("sliding", 100, 60)]).results[0].remaining == 98
+
+
+def test_each_decision_is_one_shield_limit_call_and_nothing_else(url, server):
+    limiter = Limiter.from_url(url, DEMO, deny_cache=None)
+    with server.client() as c:
+        c.config_resetstat()
+        decisions = [limiter.consume("ip:10.0.0.3") for _ in range(12)]
+        stats = c.info("commandstats")
+    assert [d.allowed for d in decisions] == [True] * 10 + [False, False]
+    assert command_calls(c, "SHIELD.limit") == 12
+    called = {name.lower() for name in stats if not name.startswith(("cmdstat_config", "cmdstat_info"))}
+    assert called == {"cmdstat_shield.limit"}
+    assert [d.results[1].remaining for d in decisions] == list(range(999, 989, -1)) + [990, 990]
+
+
+def test_the_shield_limit_call_the_docs_show_is_the_one_the_limiter_builds():
+    text = (REPO / "docs" / "clients" / "python.md").read_text()
+    sent = " ".join(str(word) for word in limit_command(DEMO, "shield:", "user:42", 1))
+    assert f"```text\n{sent}\n```" in text
+
+
+def test_a_gcra_policy_allows_its_burst_and_advertises_the_time_to_recover_it(url, server):
+    limiter = Limiter.from_url(url, [Policy.gcra("per-minute", 60, 60, burst=10)], deny_cache=None)
+    decisions = [limiter.consume("k") for _ in range(11)]
+    assert [d.allowed for d in decisions] == [True] * 10 + [False]
+    assert [d.results[0].remaining for d in decisions[:10]] == list(range(9, -1, -1))
+    assert ratelimit_policy(decisions[0].headers()["RateLimit-Policy"]) == {"per-minute": {"q": 10, "w": 10}}
+    assert 0 < decisions[-1].retry_after <= 1.0  # one call a second
+    assert decisions[-1].headers()["Retry-After"] == "1"
+    with server.client() as c:  # SHIELD.gcra reads the same key (a GCRA time): the burst is used up
+        assert c.execute_command("SHIELD.gcra", "shield:{k}:per-minute", 60, 60, 1, "BURST", 10) == -1
 
 
 def test_a_policy_with_a_fixed_cost_ignores_the_calls_cost(url):
@@ -105,8 +161,37 @@ def test_policies_are_checked_when_declared():
         Policy.window("w", 10, 60, cost=0)
     with pytest.raises(ValueError):
         Policy("x", "leaky", 1, 1)
-    with pytest.raises(ValueError):
-        Policy.bucket('with"quote', 1, 1)
+    with pytest.raises(ValueError, match="burst"):
+        Policy("w", "window", 10, 60, burst=20)
+    assert Policy.gcra("g", 10, 60, burst=20).burst == 20
+
+
+@pytest.mark.parametrize("name", ['with"quote', "a b", "user:42", "", "x" * 65, "caf\u00e9"])
+def test_a_policy_name_outside_shield_limits_alphabet_is_refused_when_declared(name):
+    with pytest.raises(ValueError, match=r"1 to 64 characters of A-Z a-z 0-9 _ -"):
+        Policy.bucket(name, 1, 1)
+
+
+@pytest.mark.parametrize("name", ["cost", "BURST", "Window", "quota", "gcra", "bucket", "settle", "DryRun",
+                                  "headers", "refund", "wait"])
+def test_a_policy_named_like_a_shield_limit_keyword_is_refused_in_any_case(name):
+    with pytest.raises(ValueError, match="keywords"):
+        Policy.window(name, 1, 1)
+
+
+def test_the_longest_names_shield_limit_accepts_are_accepted_and_work(url):
+    names = ["x" * 64, "A-z_0-9", "costs"]
+    limiter = Limiter.from_url(url, [Policy.bucket(n, 5, 60) for n in names])
+    decision = limiter.consume("k")
+    assert decision.source == "redis" and [r.remaining for r in decision.results] == [4, 4, 4]
+
+
+def test_two_policies_of_one_name_in_one_call_are_refused_before_redis(url):
+    limiter = Limiter.from_url(url, [Policy.bucket("a", 5, 60)])
+    with pytest.raises(ValueError, match="unique"):
+        limiter.consume("k", policies=[Policy.bucket("a", 5, 60), Policy.window("a", 5, 60)])
+    with pytest.raises(ValueError, match="unique"):
+        Limiter.from_url(url, [Policy.bucket("a", 5, 60), Policy.quota("a", 5, "DAY")])
 
 
 def test_a_refused_call_is_refused_locally_until_its_retry_time(url, server):
@@ -121,7 +206,7 @@ def test_a_refused_call_is_refused_locally_until_its_retry_time(url, server):
             again = limiter.consume("k")
             assert not again.allowed and again.source == "deny-cache"
             assert 0 < again.retry_after <= first.retry_after
-        assert command_calls(c, "SHIELD.absorb") == 1  # the first refusal only
+        assert command_calls(c, "SHIELD.limit") == 1  # the first refusal only
         time.sleep(first.retry_after)  # the wait the reply named: then Redis decides again
         assert limiter.consume("k").allowed
 
@@ -178,6 +263,19 @@ def test_a_killed_server_is_decided_by_each_policys_failure_mode(url, server, ca
     assert open_limiter.consume("k").source == "redis"
 
 
+def test_without_redis_the_policy_header_advertises_what_shield_limit_reported(url, server):
+    policies = [Policy.bucket("slow-burst", 10, 60, burst=4), Policy.gcra("cell", 3, 1, burst=6),
+                Policy.gcra("plain-gcra", 7, 10), Policy.window("sliding", 5, 60), Policy.quota("hourly", 10, "HOUR")]
+    limiter = Limiter.from_url(url, policies, timeout=0.2)
+    answered = limiter.consume("k")
+    assert answered.source == "redis"
+    server.kill()
+    unanswered = limiter.consume("k")
+    assert unanswered.source == "fail-open"
+    assert unanswered.headers()["RateLimit-Policy"] == answered.headers()["RateLimit-Policy"]
+    assert ratelimit_policy(answered.headers()["RateLimit-Policy"])["slow-burst"] == {"q": 4, "w": 24}
+
+
 def test_failures_are_logged_once_per_interval_with_their_count(caplog):
     now = [0.0]
     tracker = FailureTracker(log_interval=10, clock=lambda: now[0])
@@ -218,13 +316,15 @@ def test_the_asyncio_limiter_decides_as_the_sync_one(url, server):
     assert ratelimit(decisions[0].headers()["RateLimit"])["per-second"]["r"] == 9
 
 
-def test_the_asyncio_limiter_refunds_acquires_and_fails_open_when_the_server_dies(url, server):
+def test_the_asyncio_limiter_takes_nothing_when_refused_acquires_and_fails_open_when_the_server_dies(url, server):
     async def scenario():
         limiter = AsyncLimiter(redis.asyncio.Redis.from_url(url, socket_timeout=0.2, socket_connect_timeout=0.2),
-                               [Policy.bucket("bucket", 10, 60), Policy.window("window", 2, 60)], deny_cache=None)
+                               [Policy.bucket("tokens", 10, 60), Policy.window("sliding", 2, 60),
+                                Policy.quota("daily", 1000, "DAY")], deny_cache=None)
         assert (await limiter.consume("k")).allowed and (await limiter.consume("k")).allowed
         refused = await limiter.consume("k")
-        assert refused.violated == ("window",) and refused.results[0].remaining == 8
+        assert refused.violated == ("sliding",) and [r.remaining for r in refused.results] == [8, 0, 998]
+        assert await limiter.client.get("shield:{k}:daily") == b"2"
         fast = AsyncLimiter(limiter.client, [Policy.bucket("fast", 5, 1)], deny_cache=None)
         for _ in range(5):
             await fast.consume("f")
@@ -244,6 +344,16 @@ def test_an_error_reply_is_a_failure_too(make_server):
     limiter = Limiter.from_url(f"redis://127.0.0.1:{plain.port}", [Policy.bucket("b", 10, 60)])
     decision = limiter.consume("k")
     assert decision.source == "fail-open" and "ResponseError" in decision.error
+
+
+def test_an_error_reply_names_the_policy_and_writes_nothing(url, server):
+    too_fast = Policy.gcra("too-fast", 2 * 10**9, 1, on_failure="closed")  # above 10^9 a second
+    limiter = Limiter.from_url(url, [Policy.bucket("b", 10, 60), too_fast])
+    decision = limiter.consume("k")
+    assert decision.source == "fail-closed" and decision.violated == ("too-fast",)
+    assert "policy 'too-fast'" in decision.error
+    with server.client() as c:
+        assert c.dbsize() == 0  # not even the bucket's token
 
 
 def test_the_deny_cache_keeps_an_entry_at_most_max_seconds():
