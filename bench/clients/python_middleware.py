@@ -4,7 +4,8 @@ how many Redis calls the deny cache saves under a flood from one client.
 
 Starts one redis-server with Shield on a free loopback port (tests/support/shield_servers.py), calls
 the WSGI application in-process (no HTTP server, so the figures are the middleware's and Redis's
-round trip, not a web server's), in interleaved rounds, and reports medians. Writes
+round trip, not a web server's), in interleaved rounds, and reports medians. Every decision is one
+SHIELD.limit call, whatever the number of policies. Writes
 bench/results/clients-python.json (or --output). Run it by hand:
 
     flock /tmp/shield.lock /usr/bin/python3 bench/clients/python_middleware.py
@@ -50,9 +51,9 @@ def per_request_us(app, requests, address):
     return (time.perf_counter() - started) / requests * 1e6, statuses[-1]
 
 
-def absorb_calls(client):
+def limit_calls(client):
     for name, stats in client.info("commandstats").items():
-        if name.lower() == "cmdstat_shield.absorb":
+        if name.lower() == "cmdstat_shield.limit":
             return int(stats["calls"])
     return 0
 
@@ -69,12 +70,12 @@ def main():
     try:
         url = f"redis://127.0.0.1:{server.port}"
         roomy = [Policy.bucket("per-second", 10**9, 1)]  # never refuses
-        one = [Policy.bucket("per-second", 10**9, 1), Policy.quota("daily", 10**9, "DAY")]
+        two = [Policy.bucket("per-second", 10**9, 1), Policy.quota("daily", 10**9, "DAY")]
         tight = [Policy.bucket("per-minute", 10, 60)]
         cases = {
             "bare handler": hello,
             "middleware, 1 policy, allowed": ShieldMiddleware(hello, Limiter.from_url(url, roomy)),
-            "middleware, 2 policies, allowed": ShieldMiddleware(hello, Limiter.from_url(url, one)),
+            "middleware, 2 policies, allowed": ShieldMiddleware(hello, Limiter.from_url(url, two)),
             "middleware, refused by Redis (no deny cache)":
                 ShieldMiddleware(hello, Limiter.from_url(url, tight, deny_cache=None)),
             "middleware, refused by the deny cache": ShieldMiddleware(hello, Limiter.from_url(url, tight)),
@@ -97,7 +98,7 @@ def main():
                 limiter = Limiter.from_url(url, tight) if cache else Limiter.from_url(url, tight, deny_cache=None)
                 app = ShieldMiddleware(hello, limiter)
                 us, _ = per_request_us(app, args.flood, "203.0.113.66")
-                flood[label] = {"requests": args.flood, "shield_absorb_calls": absorb_calls(c),
+                flood[label] = {"requests": args.flood, "shield_limit_calls": limit_calls(c),
                                 "us_per_request": round(us, 1)}
     finally:
         server.cleanup()
@@ -110,8 +111,8 @@ def main():
         "us_per_request": medians,
         "overhead_us_over_bare": {name: round(value - bare, 1) for name, value in medians.items() if value != bare},
         "flood_one_client_10_per_minute": flood,
-        "deny_cache_saves_calls": flood["without deny cache"]["shield_absorb_calls"]
-        - flood["with deny cache"]["shield_absorb_calls"],
+        "deny_cache_saves_calls": flood["without deny cache"]["shield_limit_calls"]
+        - flood["with deny cache"]["shield_limit_calls"],
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
     }
     text = json.dumps(result, indent=2)
