@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/bucket/bucket_args.hpp"
+#include "core/stats/stats.hpp"
 #include "fuzz_common.hpp"
 #include "model.hpp"
 
