@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 "use strict";
 // The demo of issue 16's contract: `node demo.js --port N --redis-url URL` serves GET / answering
-// `hello`, limited per client IP to 5 per second with a burst of 10 (SHIELD.absorb <key> 5 1
-// BURST 10) and 1000 per day (SHIELD.quota <key> 1000 DAY). GET /health answers `ok`, unlimited.
+// `hello`, limited per client IP to 5 per second with a burst of 10 and 1000 per day, both in one
+// SHIELD.limit call (`per-second BUCKET 5 1 BURST 10` and `daily QUOTA 1000 DAY`, all or nothing).
+// GET /health answers `ok`, unlimited.
 // It uses ioredis, or node-redis when ioredis is not installed.
 const http = require("node:http");
 const path = require("node:path");
@@ -44,7 +45,7 @@ async function main() {
     redis,
     prefix: "demo:",
     policies: [
-      { name: "burst", algorithm: "bucket", limit: 5, window: 1, burst: 10 },
+      { name: "per-second", algorithm: "bucket", limit: 5, window: 1, burst: 10 },
       { name: "daily", algorithm: "quota", limit: 1000, period: "day" },
     ],
   });

@@ -3,13 +3,16 @@
 /** An ioredis Redis or Cluster, or a node-redis client or cluster (connected). */
 export type RedisClient = object;
 
-export type Algorithm = "bucket" | "window" | "quota";
+export type Algorithm = "bucket" | "gcra" | "window" | "quota";
 export type FailurePolicy = "open" | "closed";
 
 interface PolicyBase {
-  /** 1-64 of A-Z a-z 0-9 _ . - ; names the policy in headers and in the Redis key */
+  /**
+   * 1-64 of A-Z a-z 0-9 _ - ; names the policy in headers and in the Redis key. Not one of
+   * SHIELD.limit's words (BUCKET GCRA WINDOW QUOTA BURST COST SETTLE DRYRUN HEADERS REFUND WAIT, in any case).
+   */
   name: string;
-  /** tokens per window (bucket: refilled per window; window: at most per sliding window; quota: per period) */
+  /** tokens per window (bucket and gcra: refilled per window; window: at most per sliding window; quota: per period) */
   limit: number;
   /** tokens one call takes when limit() is given no cost (default 1) */
   cost?: number;
@@ -25,6 +28,14 @@ export interface BucketPolicy extends PolicyBase {
   burst?: number;
 }
 
+export interface GcraPolicy extends PolicyBase {
+  algorithm: "gcra";
+  /** seconds in which `limit` calls are allowed, one every window/limit */
+  window: number;
+  /** calls allowed at once (default: limit) */
+  burst?: number;
+}
+
 export interface WindowPolicy extends PolicyBase {
   algorithm: "window";
   /** the sliding window, in seconds */
@@ -37,7 +48,7 @@ export interface QuotaPolicy extends PolicyBase {
   period: "hour" | "day" | "month";
 }
 
-export type Policy = BucketPolicy | WindowPolicy | QuotaPolicy;
+export type Policy = BucketPolicy | GcraPolicy | WindowPolicy | QuotaPolicy;
 
 export interface Logger {
   warn(message: string): void;
@@ -68,8 +79,9 @@ export interface PolicyResult {
   allowed: boolean;
   /** tokens left, at most `limit`; null when unknown (Redis failed and the policy failed open) */
   remaining: number | null;
+  /** the RateLimit-Policy q=: the most the policy holds (a bucket's or gcra's burst when it has one) */
   limit: number;
-  /** seconds: the RateLimit-Policy w= */
+  /** seconds: the RateLimit-Policy w= (with a burst, the time to fill from empty) */
   window: number;
   /** 0 when allowed; -1 when no wait helps (cost above what the policy can ever hold) */
   retryAfterMs: number;
@@ -115,7 +127,6 @@ export interface RateLimiterStats {
   cacheHits: number;
   failOpen: number;
   failClosed: number;
-  refundErrors: number;
 }
 
 export class RateLimiter {

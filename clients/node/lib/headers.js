@@ -1,10 +1,12 @@
 "use strict";
 // The RateLimit-Policy and RateLimit header fields of draft-ietf-httpapi-ratelimit-headers-12:
 // Structured Field Lists of Strings (the policy names) with parameters,
-//   RateLimit-Policy: "burst";q=5;w=1, "daily";q=1000;w=86400
-//   RateLimit: "burst";r=4;t=1, "daily";r=999;t=35000
-// q is the quota (limit) per w seconds; r the quota left (at most q: with BURST a bucket may hold
-// more than q, which the header does not say), t the seconds until the quota is fully back.
+//   RateLimit-Policy: "per-second";q=10;w=2, "daily";q=1000;w=86400
+//   RateLimit: "per-second";r=9;t=1, "daily";r=999;t=35000
+// q is the quota (limit) per w seconds, as SHIELD.limit reports them (a bucket with BURST n: q = n
+// and w = its time to fill from empty); r the quota left (never above q), t the seconds until the
+// quota is fully back. Built here from the numbers of each policy (not asked of SHIELD.limit with
+// HEADERS) because a result from the deny cache or the failure policy needs them too.
 
 function sfString(value) {
   return `"${String(value).replace(/[\\"]/g, (c) => `\\${c}`)}"`;

@@ -1,7 +1,7 @@
 "use strict";
 const { createTransport } = require("./redis");
 const { shieldCall } = require("./shield-call");
-const { normalizePolicy, policyWindow, quotaResetMs } = require("./policy");
+const { normalizePolicy, policyQuota, quotaResetMs } = require("./policy");
 const { headersFor } = require("./headers");
 
 class TimeoutError extends Error {
@@ -54,13 +54,22 @@ class DenyCache {
   }
 }
 
-function summarize(policyResults, extra) {
-  const allowed = policyResults.every((p) => p.allowed);
-  const violated = policyResults.filter((p) => !p.allowed).map((p) => p.name);
-  let retryAfterMs = 0;
-  if (!allowed) {
-    const waits = policyResults.filter((p) => !p.allowed).map((p) => p.retryAfterMs);
-    retryAfterMs = waits.includes(-1) ? -1 : Math.max(...waits);
+/** A result from the policies' results; `overall` ({ allowed, violated, retryAfterMs }), when
+ * given, is Shield's own verdict over them. */
+function summarize(policyResults, extra, overall) {
+  let allowed;
+  let violated;
+  let retryAfterMs;
+  if (overall) {
+    ({ allowed, violated, retryAfterMs } = overall);
+  } else {
+    allowed = policyResults.every((p) => p.allowed);
+    violated = policyResults.filter((p) => !p.allowed).map((p) => p.name);
+    retryAfterMs = 0;
+    if (!allowed) {
+      const waits = policyResults.filter((p) => !p.allowed).map((p) => p.retryAfterMs);
+      retryAfterMs = waits.includes(-1) ? -1 : Math.max(...waits);
+    }
   }
   const known = policyResults.filter((p) => p.remaining !== null);
   let binding = null;
@@ -87,7 +96,8 @@ class RateLimiter {
   /**
    * @param {object} options
    *   redis: an ioredis Redis/Cluster or node-redis client/cluster (connected)
-   *   policies: [{ name, algorithm, limit, window | period, burst, cost, onFailure }]
+   *   policies: [{ name, algorithm ("bucket" | "gcra" | "window" | "quota"), limit, window | period,
+   *     burst, cost, onFailure }]
    *   prefix: key prefix (default "shield:")
    *   timeout: ms per call before the failure policy applies (default 200)
    *   onFailure: default failure policy of the policies, "open" (default) or "closed"
@@ -110,12 +120,12 @@ class RateLimiter {
     this.denyCache = cache === false ? null : new DenyCache(cache.maxEntries || 10000);
     this.logger = options.logger || console;
     this.logInterval = options.logInterval === undefined ? 60000 : options.logInterval;
-    this.stats = { calls: 0, redisCalls: 0, cacheHits: 0, failOpen: 0, failClosed: 0, refundErrors: 0 };
+    this.stats = { calls: 0, redisCalls: 0, cacheHits: 0, failOpen: 0, failClosed: 0 };
     this.pendingLog = { open: 0, closed: 0, error: null };
     this.lastLog = -Infinity;
   }
 
-  /** Takes `cost` (default: each policy's own cost) from every policy for `key`. */
+  /** Takes `cost` (default: each policy's own cost) from every policy for `key`, all or nothing. */
   async limit(key, { cost } = {}) {
     if (typeof key !== "string" || key === "") throw new TypeError("redis-shield: key must be a non-empty string");
     const costs = this.policies.map((p) => (cost === undefined ? p.cost : cost));
@@ -130,27 +140,25 @@ class RateLimiter {
         return this._fromCache(entry, now);
       }
     }
-    let decisions;
+    let decision;
     try {
       this.stats.redisCalls++;
-      decisions = await withTimeout(shieldCall(this.transport, this.prefix, key, this.policies, costs), this.timeout);
+      decision = await withTimeout(shieldCall(this.transport, this.prefix, key, this.policies, costs), this.timeout);
     } catch (error) {
       return this._failed(error);
     }
-    const policyResults = decisions.map((d) => {
-      if (d.refundError) this.stats.refundErrors++;
-      return {
-        name: d.policy.name,
-        algorithm: d.policy.algorithm,
-        allowed: d.allowed,
-        remaining: Math.max(0, Math.min(d.remaining, d.limit)),
-        limit: d.limit,
-        window: d.window,
-        retryAfterMs: d.retryAfterMs,
-        resetMs: d.resetMs,
-      };
-    });
-    const result = summarize(policyResults);
+    // Shield's numbers as they are: remaining <= limit always (a burst's limit is the burst).
+    const policyResults = decision.decisions.map((d) => ({
+      name: d.policy.name,
+      algorithm: d.policy.algorithm,
+      allowed: d.allowed,
+      remaining: d.remaining,
+      limit: d.limit,
+      window: d.window,
+      retryAfterMs: d.retryAfterMs,
+      resetMs: d.resetMs,
+    }));
+    const result = summarize(policyResults, {}, decision);
     if (!result.allowed && result.retryAfterMs > 0 && this.denyCache) {
       this.denyCache.set(cacheKey, Date.now() + result.retryAfterMs, result);
     }
@@ -176,25 +184,28 @@ class RateLimiter {
 
   _fromCache(entry, now) {
     const elapsed = now - entry.at;
+    const countDown = (ms) => (ms > 0 ? Math.max(1, ms - elapsed) : ms);
     const policies = entry.result.policies.map((p) => ({
       ...p,
-      retryAfterMs: p.retryAfterMs > 0 ? Math.max(1, p.retryAfterMs - elapsed) : p.retryAfterMs,
+      retryAfterMs: countDown(p.retryAfterMs),
       resetMs: Math.max(0, p.resetMs - elapsed),
     }));
-    return summarize(policies, { fromCache: true });
+    const { allowed, violated, retryAfterMs } = entry.result;
+    return summarize(policies, { fromCache: true }, { allowed, violated, retryAfterMs: countDown(retryAfterMs) });
   }
 
   _failed(error) {
     const now = Date.now();
     const policyResults = this.policies.map((p) => {
       const open = p.onFailure === "open";
+      const { limit, window } = policyQuota(p, now);
       return {
         name: p.name,
         algorithm: p.algorithm,
         allowed: open,
         remaining: open ? null : 0,
-        limit: p.limit,
-        window: policyWindow(p, now),
+        limit,
+        window,
         retryAfterMs: open ? 0 : this.failureRetryAfter,
         resetMs: open ? 0 : p.algorithm === "quota" ? Math.min(this.failureRetryAfter, quotaResetMs(p.period, now)) : this.failureRetryAfter,
       };

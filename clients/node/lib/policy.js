@@ -1,8 +1,11 @@
 "use strict";
-// Policies, declared once: { name, algorithm: "bucket" | "window" | "quota", limit, window or
-// period, burst (bucket only), cost (default 1), onFailure ("open" | "closed") }.
+// Policies, declared once: { name, algorithm: "bucket" | "gcra" | "window" | "quota", limit,
+// window or period, burst (bucket and gcra), cost (default 1), onFailure ("open" | "closed") }.
 
-const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+// SHIELD.limit's names: 1-64 of A-Z a-z 0-9 _ -, and none of its words (in any case).
+const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const KEYWORDS = ["BUCKET", "GCRA", "WINDOW", "QUOTA", "BURST", "COST", "SETTLE", "DRYRUN", "HEADERS", "REFUND", "WAIT"];
+const ALGORITHMS = ["bucket", "gcra", "window", "quota"];
 const QUOTA_PERIODS = { hour: "HOUR", day: "DAY", month: "MONTH" };
 
 function positiveInteger(value, what) {
@@ -12,27 +15,38 @@ function positiveInteger(value, what) {
   return value;
 }
 
+function checkName(name) {
+  if (typeof name !== "string" || !NAME.test(name)) {
+    throw new TypeError(`redis-shield: policy name ${JSON.stringify(name)} must be 1-64 of A-Z a-z 0-9 _ -`);
+  }
+  if (KEYWORDS.includes(name.toUpperCase())) {
+    throw new TypeError(
+      `redis-shield: policy name ${JSON.stringify(name)} is a word of SHIELD.limit (${KEYWORDS.join(" ")}, in any case): choose another, such as "per-second"`,
+    );
+  }
+  return name;
+}
+
 function normalizePolicy(spec, defaults = {}) {
   if (!spec || typeof spec !== "object") throw new TypeError("redis-shield: a policy is an object");
-  const name = spec.name;
-  if (typeof name !== "string" || !NAME.test(name)) {
-    throw new TypeError(`redis-shield: policy name ${JSON.stringify(name)} must be 1-64 of A-Z a-z 0-9 _ . -`);
+  const name = checkName(spec.name);
+  const algorithm = spec.algorithm === undefined ? "bucket" : spec.algorithm;
+  if (!ALGORITHMS.includes(algorithm)) {
+    throw new TypeError(`redis-shield: policy ${name}: algorithm must be "bucket", "gcra", "window" or "quota"`);
   }
-  const algorithm = spec.algorithm || "bucket";
   const policy = { name, algorithm, limit: positiveInteger(spec.limit, `policy ${name}: limit`) };
-  if (algorithm === "bucket" || algorithm === "window") {
-    policy.window = positiveInteger(spec.window, `policy ${name}: window (seconds)`);
-    if (algorithm === "bucket" && spec.burst !== undefined) {
-      policy.burst = positiveInteger(spec.burst, `policy ${name}: burst`);
-    } else if (spec.burst !== undefined) {
-      throw new TypeError(`redis-shield: policy ${name}: burst applies to the bucket algorithm only`);
-    }
-  } else if (algorithm === "quota") {
+  if (algorithm === "quota") {
     const period = QUOTA_PERIODS[String(spec.period || "").toLowerCase()];
     if (!period) throw new TypeError(`redis-shield: policy ${name}: period must be "hour", "day" or "month"`);
     policy.period = period;
   } else {
-    throw new TypeError(`redis-shield: policy ${name}: algorithm must be "bucket", "window" or "quota"`);
+    policy.window = positiveInteger(spec.window, `policy ${name}: window (seconds)`);
+  }
+  if (spec.burst !== undefined) {
+    if (algorithm !== "bucket" && algorithm !== "gcra") {
+      throw new TypeError(`redis-shield: policy ${name}: burst applies to the bucket and gcra algorithms only`);
+    }
+    policy.burst = positiveInteger(spec.burst, `policy ${name}: burst`);
   }
   policy.cost = spec.cost === undefined ? 1 : positiveInteger(spec.cost, `policy ${name}: cost`);
   const onFailure = spec.onFailure || defaults.onFailure || "open";
@@ -43,7 +57,7 @@ function normalizePolicy(spec, defaults = {}) {
   return Object.freeze(policy);
 }
 
-/** Seconds of the current UTC calendar period (as SHIELD.quota's VERBOSE `period`). */
+/** Seconds of the current UTC calendar period (as SHIELD.limit's `window` of a quota). */
 function quotaPeriodSeconds(period, now = Date.now()) {
   if (period === "HOUR") return 3600;
   if (period === "DAY") return 86400;
@@ -62,9 +76,15 @@ function quotaResetMs(period, now = Date.now()) {
   return end - now;
 }
 
-/** The window the RateLimit-Policy header names for a policy (w=), in seconds. */
-function policyWindow(policy, now) {
-  return policy.algorithm === "quota" ? quotaPeriodSeconds(policy.period, now) : policy.window;
+/**
+ * The limit (q=) and window (w=, seconds) the RateLimit-Policy header names for a policy when Redis
+ * did not answer, as SHIELD.limit reports them: a bucket or GCRA with a burst `n` holds at most `n`
+ * and fills from empty in ceil(n * window / limit) seconds; a quota's window is its current period.
+ */
+function policyQuota(policy, now) {
+  if (policy.algorithm === "quota") return { limit: policy.limit, window: quotaPeriodSeconds(policy.period, now) };
+  if (policy.burst === undefined) return { limit: policy.limit, window: policy.window };
+  return { limit: policy.burst, window: Math.ceil((policy.burst * policy.window) / policy.limit) };
 }
 
-module.exports = { normalizePolicy, policyWindow, quotaResetMs };
+module.exports = { normalizePolicy, policyQuota, quotaResetMs, KEYWORDS };

@@ -1,9 +1,9 @@
 "use strict";
 // The only module that talks to Redis. `createTransport(client)` wraps an ioredis or node-redis
-// client (standalone or cluster) in one method, `send(key, commands)`, which sends every command of
-// one decision together (pipelined, one round trip) to the node that owns `key`'s slot and
-// resolves to the replies in order (an Error in place of an error reply).
-// `shieldCall` (lib/shield-call.js) is its only caller.
+// client (standalone or cluster) in one method, `send(key, commands)`, which sends the commands
+// through the client's generic command call to the node that owns `key`'s slot and resolves to
+// the replies in order (an Error in place of an error reply). `shieldCall` (lib/shield-call.js)
+// is its only caller, with one command (SHIELD.limit) per decision.
 
 // CRC16/XMODEM, the hash Redis Cluster uses for key slots.
 const CRC16_TABLE = (() => {
@@ -75,16 +75,13 @@ function createTransport(client) {
   if (isIoredis(client)) {
     return {
       kind: "ioredis",
-      async send(key, commands) {
-        const pipeline = client.pipeline();
-        for (const [name, ...args] of commands) pipeline.call(name, ...args);
-        const replies = await pipeline.exec();
-        return replies.map(([error, value]) => error || value);
+      send(key, commands) {
+        return settle(commands.map(([name, ...args]) => client.call(name, ...args)));
       },
     };
   }
   if (isNodeRedisCluster(client)) {
-    // node-redis writes the commands of one tick together: one round trip to the slot's owner.
+    // node-redis routes by the key it is given (the first argument): straight to the slot's owner.
     return {
       kind: "node-redis-cluster",
       send(key, commands) {

@@ -1,100 +1,96 @@
 "use strict";
-// shieldCall: every Redis call the library makes goes through this one function, so that moving to
-// SHIELD.limit (one atomic call over several policies, not in Shield yet) changes only this file.
+// shieldCall: every Redis call the library makes goes through this one function.
 //
-// Today it sends one command per policy, all together in one round trip: SHIELD.absorb ... BURST
-// ... VERBOSE for a bucket, SHIELD.window ... VERBOSE, SHIELD.quota ... VERBOSE. The commands are
-// not atomic together: when one policy refuses (or answers an error), the buckets that took tokens get them back with
-// SHIELD.refund (a second round trip, on refusals only), but a window or quota that took tokens
-// keeps them (those commands have no refund yet), so a refused request may still count against
-// them.
-
-const VERBOSE_FIELDS = ["allowed", "remaining", "capacity", "period", "retry_after_ms", "reset_after_ms"];
+// One decision is one SHIELD.limit call over all of a limiter's policies, one key per policy:
+//   SHIELD.limit <n> <key>... <name> BUCKET|GCRA <limit> <window> [BURST <n>] COST <cost>
+//                             | <name> WINDOW <limit> <window> COST <cost>
+//                             | <name> QUOTA <limit> HOUR|DAY|MONTH COST <cost> ...
+// Shield decides every policy at the same instant and takes each policy's cost only when every
+// policy allows: all or nothing, in one round trip, with nothing to give back on a refusal.
 
 /** The Redis key of one policy for one caller: the caller's key is a hash tag, so every policy
- * key of a caller lives in one cluster slot (as SHIELD.absorb_multi and SHIELD.limit need). */
+ * key of a caller lives in one cluster slot (as SHIELD.limit needs). */
 function policyKey(prefix, key, policy) {
   return `${prefix}{${key}}:${policy.name}`;
 }
 
-function takeCommand(policy, redisKey, cost) {
-  if (policy.algorithm === "bucket") {
-    const burst = policy.burst === undefined ? [] : ["BURST", policy.burst];
-    return ["SHIELD.absorb", redisKey, policy.limit, policy.window, cost, ...burst, "VERBOSE"];
-  }
-  if (policy.algorithm === "window") return ["SHIELD.window", redisKey, policy.limit, policy.window, cost, "VERBOSE"];
-  return ["SHIELD.quota", redisKey, policy.limit, policy.period, cost, "VERBOSE"];
+/** The words of one policy in a SHIELD.limit call. */
+function policyWords(policy, cost) {
+  const words = [policy.name, policy.algorithm.toUpperCase(), policy.limit];
+  if (policy.algorithm === "quota") words.push(policy.period);
+  else words.push(policy.window);
+  if (policy.burst !== undefined) words.push("BURST", policy.burst);
+  words.push("COST", cost);
+  return words;
 }
 
-function refundCommand(policy, redisKey, cost) {
-  const burst = policy.burst === undefined ? [] : ["BURST", policy.burst];
-  return ["SHIELD.refund", redisKey, policy.limit, policy.window, cost, ...burst];
+/** The whole command of one decision. */
+function limitCommand(keys, policies, costs) {
+  return ["SHIELD.limit", keys.length, ...keys, ...policies.flatMap((policy, i) => policyWords(policy, costs[i]))];
 }
 
-/** A VERBOSE reply (RESP2 flat array, RESP3 Map, or an object) as {field: number}. */
-function parseVerbose(reply) {
-  const fields = {};
+/** A reply map (RESP2 flat field/value array, RESP3 Map, or a plain object) as a Map. */
+function asMap(reply) {
+  if (reply instanceof Map) return new Map([...reply].map(([k, v]) => [String(k), v]));
   if (Array.isArray(reply)) {
-    for (let i = 0; i + 1 < reply.length; i += 2) fields[String(reply[i])] = Number(reply[i + 1]);
-  } else if (reply instanceof Map) {
-    for (const [k, v] of reply) fields[String(k)] = Number(v);
-  } else if (reply && typeof reply === "object") {
-    for (const [k, v] of Object.entries(reply)) fields[k] = Number(v);
+    const map = new Map();
+    for (let i = 0; i + 1 < reply.length; i += 2) map.set(String(reply[i]), reply[i + 1]);
+    return map;
   }
-  for (const field of VERBOSE_FIELDS) {
-    if (!Number.isFinite(fields[field])) throw new Error(`redis-shield: unexpected reply ${JSON.stringify(reply)}`);
-  }
-  return fields;
+  if (reply && typeof reply === "object") return new Map(Object.entries(reply));
+  return new Map();
 }
 
-/**
- * Takes `costs[i]` tokens for `policies[i]` for caller `key`; resolves to one decision per policy:
- * { allowed, remaining, limit, window, retryAfterMs, resetMs, refunded }. Rejects when Redis
- * fails (an error reply included); the caller applies the failure policy.
- */
-async function shieldCall(transport, prefix, key, policies, costs) {
-  const keys = policies.map((policy) => policyKey(prefix, key, policy));
-  const replies = await transport.send(keys[0], policies.map((policy, i) => takeCommand(policy, keys[i], costs[i])));
-  const failure = replies.find((reply) => reply instanceof Error);
-  const decisions = replies.map((reply, i) => {
-    if (reply instanceof Error) return { allowed: false, error: reply, policy: policies[i] };
-    const v = parseVerbose(reply);
+function unexpected(reply) {
+  return new Error(`redis-shield: unexpected reply from SHIELD.limit: ${JSON.stringify(reply)}`);
+}
+
+function number(map, field, reply) {
+  const value = Number(map.get(field));
+  if (!map.has(field) || !Number.isFinite(value)) throw unexpected(reply);
+  return value;
+}
+
+/** SHIELD.limit's reply as { allowed, retryAfterMs, violated, decisions: [one per policy] }. */
+function parseLimitReply(reply, policies) {
+  const top = asMap(reply);
+  const list = top.get("policies");
+  if (!Array.isArray(list) || list.length !== policies.length) throw unexpected(reply);
+  const decisions = list.map((entry, i) => {
+    const p = asMap(entry);
+    if (String(p.get("name")) !== policies[i].name) throw unexpected(reply);
     return {
-      allowed: v.allowed === 1,
-      remaining: v.remaining,
-      limit: v.capacity,
-      window: v.period,
-      retryAfterMs: v.retry_after_ms,
-      resetMs: v.reset_after_ms,
-      refunded: false,
+      allowed: number(p, "allowed", reply) === 1,
+      remaining: number(p, "remaining", reply),
+      limit: number(p, "limit", reply),
+      window: number(p, "window", reply),
+      retryAfterMs: number(p, "retry_after_ms", reply),
+      resetMs: number(p, "reset_after_ms", reply),
       policy: policies[i],
     };
   });
-  if (decisions.some((d) => !d.allowed)) {
-    const back = decisions
-      .map((d, i) => ({ d, i }))
-      .filter(({ d }) => d.allowed && d.policy.algorithm === "bucket");
-    // (also when a policy's reply was an error: the buckets that took tokens give them back)
-    if (back.length > 0) {
-      // A refund that fails leaves the decision as it is (refused); the tokens stay taken.
-      let refunds;
-      try {
-        refunds = await transport.send(keys[0], back.map(({ d, i }) => refundCommand(d.policy, keys[i], costs[i])));
-      } catch (error) {
-        refunds = back.map(() => error);
-      }
-      refunds.forEach((reply, j) => {
-        if (reply instanceof Error) {
-          back[j].d.refundError = reply;
-          return;
-        }
-        back[j].d.remaining = Number(reply);
-        back[j].d.refunded = true;
-      });
-    }
-  }
-  if (failure) throw failure; // an error reply: the caller's failure policy decides
-  return decisions;
+  const violated = top.get("violated");
+  return {
+    allowed: number(top, "allowed", reply) === 1,
+    retryAfterMs: number(top, "retry_after_ms", reply),
+    violated: Array.isArray(violated) ? violated.map(String) : decisions.filter((d) => !d.allowed).map((d) => d.policy.name),
+    decisions,
+  };
 }
 
-module.exports = { shieldCall, policyKey };
+/**
+ * Takes `costs[i]` tokens for `policies[i]` for caller `key`, all or nothing, in one SHIELD.limit
+ * call. Resolves to { allowed, retryAfterMs, violated, decisions }, each decision being
+ * { allowed, remaining, limit, window, retryAfterMs, resetMs, policy } as Shield reports it after
+ * the call. Rejects when Redis fails (an error reply included: Shield then wrote nothing); the
+ * caller applies the failure policy.
+ */
+async function shieldCall(transport, prefix, key, policies, costs) {
+  const keys = policies.map((policy) => policyKey(prefix, key, policy));
+  // The first key routes the call: every key of the call shares its hash tag, hence its slot.
+  const [reply] = await transport.send(keys[0], [limitCommand(keys, policies, costs)]);
+  if (reply instanceof Error) throw reply;
+  return parseLimitReply(reply, policies);
+}
+
+module.exports = { shieldCall, policyKey, limitCommand, parseLimitReply };

@@ -24,31 +24,34 @@ describe("the rate limiter on a cluster", () => {
   });
 
   for (const [kind, connect] of Object.entries(clients)) {
-    it(`through ${kind}, every policy of a caller lives on the primary owning the caller's slot, without redirects`, async () => {
+    it(`through ${kind}, every policy of a caller lives on the primary owning the caller's slot, one call per decision, without redirects`, async () => {
       const conn = await connect(cluster.ports());
       try {
         const limiter = new RateLimiter({
           redis: conn.client,
           policies: [
-            { name: "burst", limit: 5, window: 1, burst: 10 },
+            { name: "per-second", limit: 5, window: 1, burst: 10 },
+            { name: "steady", algorithm: "gcra", limit: 100, window: 1 },
             { name: "minute", algorithm: "window", limit: 50, window: 60 },
             { name: "daily", algorithm: "quota", limit: 1000, period: "day" },
           ],
         });
         const movedBefore = await redirects(cluster);
+        const callsBefore = await cluster.calls("shield.limit");
         const keys = Array.from({ length: 6 }, () => `${kind}-${crypto.randomBytes(4).toString("hex")}`);
         for (const key of keys) {
           const results = [];
           for (let i = 0; i < 11; i++) results.push(await limiter.limit(key));
           assert.deepEqual(results.map((r) => r.allowed), [...Array(10).fill(true), false], key);
-          assert.deepEqual(results[10].violated, ["burst"]);
+          assert.deepEqual(results[10].violated, ["per-second"]);
           const owner = await cluster.owner(keySlot(key));
-          assert.equal(await owner.command("GET", `shield:{${key}}:daily`), "11");
+          assert.equal(await owner.command("GET", `shield:{${key}}:daily`), "10", "the refused call took nothing");
         }
         const owners = new Set();
         for (const key of keys) owners.add((await cluster.owner(keySlot(key))).port);
         assert.ok(owners.size >= 2, "the keys spread over several primaries");
         assert.equal(await redirects(cluster), movedBefore, "no MOVED: each call went straight to the owner");
+        assert.equal((await cluster.calls("shield.limit")) - callsBefore, 66, "one SHIELD.limit per decision");
       } finally {
         await conn.close();
       }

@@ -11,7 +11,8 @@ import {
 } from "redis-shield";
 
 const policies: Policy[] = [
-  { name: "burst", algorithm: "bucket", limit: 5, window: 1, burst: 10 },
+  { name: "per-second", algorithm: "bucket", limit: 5, window: 1, burst: 10 },
+  { name: "steady", algorithm: "gcra", limit: 100, window: 60, burst: 20 },
   { name: "minute", algorithm: "window", limit: 100, window: 60, onFailure: "closed" },
   { name: "daily", algorithm: "quota", limit: 1000, period: "day", cost: 1 },
 ];
@@ -37,3 +38,7 @@ void use;
 // @ts-expect-error: a quota has a period, not a window
 const wrong: Policy = { name: "q", algorithm: "quota", limit: 1, window: 60 };
 void wrong;
+
+// @ts-expect-error: a window has no burst
+const noBurst: Policy = { name: "w", algorithm: "window", limit: 1, window: 60, burst: 2 };
+void noBurst;
