@@ -1,8 +1,10 @@
 package redisshield
 
-// The middleware's cost per request against the bare handler (go test -run - -bench .):
-// BenchmarkBareHandler, BenchmarkMiddlewareAllowed (one pipelined round trip to a local Redis per
-// request), BenchmarkMiddlewareRefusedFromTheDenyCache (no round trip). In-process requests
+// The middleware's cost per request against the bare handler (go test -run - -bench .; by hand:
+// bash tests/clients/go/run-bench.sh, which also writes bench/results/clients-go.json):
+// BenchmarkBareHandler, BenchmarkMiddlewareAllowed and ...AllowedTwoPolicies (one SHIELD.limit
+// round trip to a local Redis per request, over one policy or two), ...RefusedByRedis (the deny
+// cache off) and ...RefusedFromTheDenyCache (no round trip). In-process requests
 // (httptest.NewRecorder), so the figures are the middleware's own cost, not the network's.
 
 import (
@@ -23,9 +25,9 @@ func benchmarkHandler(b *testing.B, handler http.Handler, key func(i int) string
 	}
 }
 
-func benchmarkMiddleware(b *testing.B, policy Policy, key func(i int) string) {
+func benchmarkMiddleware(b *testing.B, opts LimiterOptions, key func(i int) string, policies ...Policy) {
 	s := startServer(b, false)
-	l := newLimiter(b, newClient(b, s.url()), LimiterOptions{}, policy)
+	l := newLimiter(b, newClient(b, s.url()), opts, policies...)
 	mw, err := Middleware(MiddlewareOptions{Limiter: l, Key: HeaderKey("X-User", nil)})
 	if err != nil {
 		b.Fatal(err)
@@ -37,11 +39,21 @@ func BenchmarkBareHandler(b *testing.B) {
 	benchmarkHandler(b, http.HandlerFunc(hello), func(int) string { return "u" })
 }
 
+var generous = Policy{Name: "generous", Algorithm: Bucket, Limit: 1 << 40, Period: time.Second}
+
 func BenchmarkMiddlewareAllowed(b *testing.B) {
-	generous := Policy{Name: "generous", Algorithm: Bucket, Limit: 1 << 40, Period: time.Second}
-	benchmarkMiddleware(b, generous, func(i int) string { return "u" + strconv.Itoa(i%1000) })
+	benchmarkMiddleware(b, LimiterOptions{}, func(i int) string { return "u" + strconv.Itoa(i%1000) }, generous)
+}
+
+func BenchmarkMiddlewareAllowedTwoPolicies(b *testing.B) {
+	monthly := Policy{Name: "monthly", Algorithm: Quota, Limit: 1 << 40, Calendar: Month}
+	benchmarkMiddleware(b, LimiterOptions{}, func(i int) string { return "u" + strconv.Itoa(i%1000) }, generous, monthly)
+}
+
+func BenchmarkMiddlewareRefusedByRedis(b *testing.B) {
+	benchmarkMiddleware(b, LimiterOptions{DenyCacheSize: -1}, func(int) string { return "flooder" }, perMinute)
 }
 
 func BenchmarkMiddlewareRefusedFromTheDenyCache(b *testing.B) {
-	benchmarkMiddleware(b, perMinute, func(int) string { return "flooder" })
+	benchmarkMiddleware(b, LimiterOptions{}, func(int) string { return "flooder" }, perMinute)
 }

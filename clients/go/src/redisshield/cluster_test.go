@@ -44,11 +44,11 @@ func TestAClusterClientSendsEveryPolicyOfAKeyToTheNodeOfItsHashTagInOneRoundTrip
 			t.Fatalf("want allowed with 2 left, got %+v", res)
 		}
 		after := owner.commandCalls()
-		if after["shield.absorb"]-before["shield.absorb"] != 1 || after["shield.window"]-before["shield.window"] != 1 {
-			t.Fatalf("%s's node %d should have served both commands: %v -> %v", key, owner.port, before, after)
+		if after["shield.limit"]-before["shield.limit"] != 1 {
+			t.Fatalf("%s's node %d should have served one SHIELD.limit for both policies: %v -> %v", key, owner.port, before, after)
 		}
-		if i > 0 && client.CommandsSent()-sent != 2 { // the first call also loads the slot map
-			t.Fatalf("want exactly the two commands, no redirection, got %d", client.CommandsSent()-sent)
+		if i > 0 && client.CommandsSent()-sent != 1 { // the first call also loads the slot map
+			t.Fatalf("want exactly one command, no redirection, got %d", client.CommandsSent()-sent)
 		}
 	}
 }
@@ -67,19 +67,25 @@ func TestAClusterClientFollowsMovedAfterASlotMovesAndUpdatesItsSlotMap(t *testin
 	c.beginMove(slot, from, to)
 	c.finishMove(slot, to)
 	sent := client.CommandsSent()
+	ranOnOldOwner := from.commandCalls()["shield.limit"]
 	res := limit(t, l, key, 1)
+	if from.commandCalls()["shield.limit"] != ranOnOldOwner {
+		t.Fatalf("the old owner ran SHIELD.limit for slot %d, which it no longer serves, instead of answering MOVED: "+
+			"the server does not redirect SHIELD.limit (got %+v)", slot, res)
+	}
 	if !res.Allowed || res.Remaining != 1 {
 		t.Fatalf("the moved bucket should go on counting (1 left), got %+v", res)
 	}
-	// One absorb to the old owner (answered MOVED; the server counts it as rejected), one to the new.
-	if client.CommandsSent()-sent != 2 || to.commandCalls()["shield.absorb"] != 1 {
-		t.Fatalf("want the absorb sent twice, the second served by the new owner; sent %d", client.CommandsSent()-sent)
+	// One SHIELD.limit to the old owner (answered MOVED; the server counts it as rejected), one to
+	// the new.
+	if client.CommandsSent()-sent != 2 || to.commandCalls()["shield.limit"] != 1 {
+		t.Fatalf("want SHIELD.limit sent twice, the second served by the new owner; sent %d", client.CommandsSent()-sent)
 	}
 	m, _ := client.slots.Load().(*slotMap)
 	if m[slot] != to.addr() {
 		t.Fatalf("the slot map should name %s for slot %d, not %s", to.addr(), slot, m[slot])
 	}
-	if res := limit(t, l, key, 1); !res.Allowed || res.Remaining != 0 || to.commandCalls()["shield.absorb"] != 2 {
+	if res := limit(t, l, key, 1); !res.Allowed || res.Remaining != 0 || to.commandCalls()["shield.limit"] != 2 {
 		t.Fatalf("the next call should go straight to the new owner, got %+v", res)
 	}
 }
@@ -96,12 +102,17 @@ func TestAClusterClientFollowsAskWhileASlotMigrates(t *testing.T) {
 		to = c.nodes[1]
 	}
 	c.beginMove(slot, from, to) // the key is on the target, the slot still the source's: ASK
+	ranOnSource := from.commandCalls()["shield.limit"]
 	res := limit(t, l, key, 1)
+	if from.commandCalls()["shield.limit"] != ranOnSource {
+		t.Fatalf("the source ran SHIELD.limit for a key it has migrated instead of answering ASK: "+
+			"the server does not redirect SHIELD.limit (got %+v)", res)
+	}
 	if !res.Allowed || res.Remaining != 1 {
 		t.Fatalf("the migrated bucket should go on counting (1 left), got %+v", res)
 	}
-	if calls := to.commandCalls(); calls["asking"] != 1 || calls["shield.absorb"] != 1 {
-		t.Fatalf("want ASKING then the absorb on the target, got %v", calls)
+	if calls := to.commandCalls(); calls["asking"] != 1 || calls["shield.limit"] != 1 {
+		t.Fatalf("want ASKING then SHIELD.limit on the target, got %v", calls)
 	}
 	c.finishMove(slot, to)
 	if res := limit(t, l, key, 1); !res.Allowed || res.Remaining != 0 {

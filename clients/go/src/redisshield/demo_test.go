@@ -65,7 +65,7 @@ func startProgram(t *testing.T, port int, name string, args ...string) {
 	})
 }
 
-func TestTheDemoAnswersTenQuickRequestsThenRefusesWith429(t *testing.T) {
+func TestTheDemoAnswersTenQuickRequestsThenRefusesWith429AndCountsOnlyTheTenAgainstTheDay(t *testing.T) {
 	s := startServer(t, false)
 	port := freePort(t)
 	startProgram(t, port, "bash", filepath.Join(repoRoot(t), "clients", "go", "demo.sh"),
@@ -98,4 +98,8 @@ func TestTheDemoAnswersTenQuickRequestsThenRefusesWith429(t *testing.T) {
 		}
 	}
 	t.Logf("the demo's answers to 12 quick requests:\n%s", strings.Join(transcript, "\n"))
+	// The two 429s took nothing: the daily quota counted the ten requests served, not twelve.
+	if daily := s.do("GET", "demo:{ip:127.0.0.1}:per-day"); fmt.Sprintf("%s", daily) != "10" {
+		t.Fatalf("the demo's daily count should be 10 after ten 200s and two 429s, not %s", daily)
+	}
 }

@@ -50,6 +50,9 @@ func NewLimiter(client *Client, policies []Policy, opts LimiterOptions) (*Limite
 	if client == nil || len(policies) == 0 {
 		return nil, errors.New("redisshield: a limiter needs a client and at least one policy")
 	}
+	if len(policies) > maxPolicies {
+		return nil, fmt.Errorf("redisshield: a limiter takes at most %d policies", maxPolicies)
+	}
 	names := map[string]bool{}
 	for _, p := range policies {
 		if err := p.validate(); err != nil {
@@ -260,103 +263,106 @@ func combine(parts []PolicyResult) Result {
 	return res
 }
 
-// decide is the one place that talks to Redis: every policy's command for key in one round trip
-// (one node: the keys share a hash tag), then SHIELD.refund for the buckets that took tokens when
-// another policy refused. Until SHIELD.limit, this is not atomic: calls running at the same time
-// can see each other's tokens taken and given back, and a window or quota that allowed a refused
-// call keeps the tokens it took (neither has a refund command).
+// decide is the one place that talks to Redis: one SHIELD.limit call over every policy of key, on
+// the node that serves the keys (they share the hash tag {key}), following MOVED and ASK. Redis
+// decides all the policies at once and takes each one's cost only when all allow: a refused call
+// takes nothing from any policy.
 func (l *Limiter) decide(ctx context.Context, key string, cost int64) ([]PolicyResult, error) {
-	cmds := make([]command, len(l.policies))
-	for i, p := range l.policies {
-		k := l.Key(key, p.Name)
-		n := p.cost(cost)
+	args := make([]interface{}, 0, 2+len(l.policies)*9)
+	args = append(args, "SHIELD.limit", len(l.policies))
+	for _, p := range l.policies {
+		args = append(args, l.Key(key, p.Name))
+	}
+	for _, p := range l.policies {
+		args = append(args, p.Name)
 		switch p.Algorithm {
-		case Bucket:
-			args := []interface{}{"SHIELD.absorb", k, p.Limit, int64(p.Period / time.Second), n}
+		case Bucket, GCRA:
+			name := "BUCKET"
+			if p.Algorithm == GCRA {
+				name = "GCRA"
+			}
+			args = append(args, name, p.Limit, int64(p.Period/time.Second))
 			if p.Burst > 0 {
 				args = append(args, "BURST", p.Burst)
 			}
-			cmds[i] = command{key: k, args: append(args, "VERBOSE")}
 		case Window:
-			cmds[i] = command{key: k, args: []interface{}{"SHIELD.window", k, p.Limit, int64(p.Period / time.Second), n, "VERBOSE"}}
+			args = append(args, "WINDOW", p.Limit, int64(p.Period/time.Second))
 		case Quota:
-			cmds[i] = command{key: k, args: []interface{}{"SHIELD.quota", k, p.Limit, string(p.Calendar), n, "VERBOSE"}}
+			args = append(args, "QUOTA", p.Limit, string(p.Calendar))
 		}
+		args = append(args, "COST", p.cost(cost))
 	}
-	replies, err := l.client.do(ctx, cmds)
+	replies, err := l.client.do(ctx, []command{{key: l.Key(key, l.policies[0].Name), args: args}})
 	if err != nil {
 		return nil, err
 	}
-	parts := make([]PolicyResult, len(l.policies))
-	allowed := true
-	for i, p := range l.policies {
-		if parts[i], err = parseVerbose(p, replies[i]); err != nil {
-			return nil, fmt.Errorf("redisshield: %s (policy %s): %w", cmds[i].args[0], p.Name, err)
-		}
-		allowed = allowed && parts[i].Allowed
-	}
-	if allowed {
-		return parts, nil
-	}
-	var refunds []command
-	var refunded []int
-	for i, p := range l.policies {
-		if p.Algorithm == Bucket && parts[i].Allowed {
-			k := l.Key(key, p.Name)
-			args := []interface{}{"SHIELD.refund", k, p.Limit, int64(p.Period / time.Second), p.cost(cost)}
-			if p.Burst > 0 {
-				args = append(args, "BURST", p.Burst)
-			}
-			refunds = append(refunds, command{key: k, args: args})
-			refunded = append(refunded, i)
-		}
-	}
-	if len(refunds) > 0 {
-		// The call is refused whatever happens here; a failed refund leaves the tokens taken.
-		if replies, err := l.client.do(ctx, refunds); err == nil {
-			for j, i := range refunded {
-				if tokens, ok := replies[j].(int64); ok {
-					parts[i].Remaining = tokens
-				}
-			}
-		}
+	parts, err := parseLimit(l.policies, replies[0])
+	if err != nil {
+		return nil, fmt.Errorf("redisshield: SHIELD.limit: %w", err)
 	}
 	return parts, nil
 }
 
-// parseVerbose reads a VERBOSE reply: the flat field/value array of RESP2.
-func parseVerbose(p Policy, reply interface{}) (PolicyResult, error) {
+// parseLimit reads SHIELD.limit's reply (RESP2: a flat field/value array whose policies field
+// holds one flat field/value array per policy, in the order sent).
+func parseLimit(policies []Policy, reply interface{}) ([]PolicyResult, error) {
 	if replyErr, isErr := reply.(redis.Error); isErr {
-		return PolicyResult{}, replyErr
+		return nil, replyErr
 	}
+	top, err := fieldsOf(reply)
+	if err != nil {
+		return nil, err
+	}
+	list, ok := top["policies"].([]interface{})
+	if !ok || len(list) != len(policies) {
+		return nil, fmt.Errorf("reply %v has not %d policies", reply, len(policies))
+	}
+	allowed, err := asInt(top["allowed"])
+	if err != nil {
+		return nil, fmt.Errorf("reply %v: allowed: %w", reply, err)
+	}
+	parts := make([]PolicyResult, len(policies))
+	all := true
+	for i, p := range policies {
+		fields, err := fieldsOf(list[i])
+		if err != nil {
+			return nil, err
+		}
+		if name := asString(fields["name"]); name != p.Name {
+			return nil, fmt.Errorf("policy %d of the reply is %q, not %q", i+1, name, p.Name)
+		}
+		n := map[string]int64{}
+		for _, field := range []string{"allowed", "remaining", "limit", "window", "reset_after_ms", "retry_after_ms"} {
+			if n[field], err = asInt(fields[field]); err != nil {
+				return nil, fmt.Errorf("policy %s: %s: %w", p.Name, field, err)
+			}
+		}
+		parts[i] = PolicyResult{Name: p.Name, Allowed: n["allowed"] == 1, Known: true,
+			Remaining: n["remaining"], Quota: n["limit"], Window: n["window"],
+			RetryAfter: time.Duration(n["retry_after_ms"]) * time.Millisecond,
+			Reset:      time.Duration(n["reset_after_ms"]) * time.Millisecond}
+		if n["retry_after_ms"] < 0 {
+			parts[i].RetryAfter = -1
+		}
+		all = all && parts[i].Allowed
+	}
+	if all != (allowed == 1) {
+		return nil, fmt.Errorf("reply %v: allowed is %d but its policies say %v", reply, allowed, all)
+	}
+	return parts, nil
+}
+
+// fieldsOf reads a flat field/value array into a map.
+func fieldsOf(reply interface{}) (map[string]interface{}, error) {
 	values, ok := reply.([]interface{})
 	if !ok || len(values)%2 != 0 {
-		return PolicyResult{}, fmt.Errorf("unexpected reply %v", reply)
+		return nil, fmt.Errorf("unexpected reply %v", reply)
 	}
-	fields := map[string]int64{}
+	fields := make(map[string]interface{}, len(values)/2)
 	for i := 0; i < len(values); i += 2 {
-		n, err := asInt(values[i+1])
-		if err != nil {
-			return PolicyResult{}, err
-		}
-		fields[asString(values[i])] = n
+		fields[asString(values[i])] = values[i+1]
 	}
-	for _, name := range []string{"allowed", "remaining", "capacity", "period", "retry_after_ms", "reset_after_ms"} {
-		if _, ok := fields[name]; !ok {
-			return PolicyResult{}, fmt.Errorf("reply %v has no %s", reply, name)
-		}
-	}
-	r := PolicyResult{Name: p.Name, Allowed: fields["allowed"] == 1, Known: true,
-		Remaining: fields["remaining"], Quota: fields["capacity"], Window: fields["period"],
-		RetryAfter: time.Duration(fields["retry_after_ms"]) * time.Millisecond,
-		Reset:      time.Duration(fields["reset_after_ms"]) * time.Millisecond}
-	if fields["retry_after_ms"] < 0 {
-		r.RetryAfter = -1
-	}
-	if p.Algorithm == Bucket && p.Burst > 0 { // q is what the bucket holds, w the time to refill it
-		r.Quota, r.Window = p.quota(), p.window(time.Time{})
-	}
-	return r, nil
+	return fields, nil
 }
 
 // ErrWaitTooLong is Acquire's error when the call cannot succeed within maxWait.

@@ -3,6 +3,7 @@ package redisshield
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -89,7 +90,7 @@ func TestAPolicyCostMultipliesTheCallsCost(t *testing.T) {
 
 func TestABucketWithABurstHoldsTheBurstAndReportsItAsQ(t *testing.T) {
 	s := startServer(t, false)
-	burst := Policy{Name: "burst", Algorithm: Bucket, Limit: 5, Period: time.Second, Burst: 10}
+	burst := Policy{Name: "bursty", Algorithm: Bucket, Limit: 5, Period: time.Second, Burst: 10}
 	l := newLimiter(t, newClient(t, s.url()), LimiterOptions{}, burst)
 	res := limit(t, l, "dave", 1)
 	p := res.Policies[0]
@@ -104,7 +105,7 @@ func TestABucketWithABurstHoldsTheBurstAndReportsItAsQ(t *testing.T) {
 	}
 }
 
-func TestWhenAQuotaRefusesTheBucketGetsItsTokensBackAndTheQuotaIsNamed(t *testing.T) {
+func TestWhenAQuotaRefusesTheBucketKeepsItsTokensAndTheQuotaIsNamed(t *testing.T) {
 	s := startServer(t, false)
 	daily := Policy{Name: "daily", Algorithm: Quota, Limit: 2, Calendar: Day}
 	l := newLimiter(t, newClient(t, s.url()), LimiterOptions{DenyCacheSize: -1}, perMinute, daily)
@@ -119,23 +120,118 @@ func TestWhenAQuotaRefusesTheBucketGetsItsTokensBackAndTheQuotaIsNamed(t *testin
 	if res.RetryAfter <= 0 || res.RetryAfter > 24*time.Hour || res.Policies[1].Window != 86400 {
 		t.Fatalf("the quota's retry-after is the time to midnight UTC, got %+v", res)
 	}
-	// The bucket took a token in the same round trip, then got it back: 1 left, not 0.
+	// The bucket allowed but gave nothing: 1 token left, as before the call.
 	if bucket := res.Policies[0]; !bucket.Allowed || bucket.Remaining != 1 {
-		t.Fatalf("the bucket should hold 1 token after the refund, got %+v", bucket)
+		t.Fatalf("the bucket should still hold 1 token, got %+v", bucket)
 	}
-	if after["shield.refund"]-before["shield.refund"] != 1 || after["shield.absorb"]-before["shield.absorb"] != 1 ||
-		after["shield.quota"]-before["shield.quota"] != 1 {
-		t.Fatalf("want one absorb, one quota, one refund; got %v then %v", before, after)
+	sent := int64(0)
+	for name, calls := range after {
+		if name != "info" {
+			sent += calls - before[name]
+		}
+	}
+	if after["shield.limit"]-before["shield.limit"] != 1 || sent != 1 {
+		t.Fatalf("want one SHIELD.limit and no other command (no refund); got %v then %v", before, after)
 	}
 	if tokens, _ := redis.Int64(s.do("GET", l.Key("erin", "per-minute")), nil); tokens != 1 {
 		t.Fatalf("the bucket's key should hold 1 token, not %d", tokens)
 	}
 }
 
+func TestARefusedCallTakesNothingFromAnyPolicyOfAnyAlgorithm(t *testing.T) {
+	s := startServer(t, false)
+	policies := []Policy{
+		{Name: "hourly-bucket", Algorithm: Bucket, Limit: 100, Period: time.Hour},
+		{Name: "hourly-gcra", Algorithm: GCRA, Limit: 100, Period: time.Hour},
+		{Name: "hourly-window", Algorithm: Window, Limit: 100, Period: time.Hour},
+		{Name: "monthly-quota", Algorithm: Quota, Limit: 100, Calendar: Month},
+		{Name: "tight", Algorithm: Bucket, Limit: 3, Period: time.Hour},
+	}
+	l := newLimiter(t, newClient(t, s.url()), LimiterOptions{DenyCacheSize: -1}, policies...)
+	if res := limit(t, l, "fay", 3); !res.Allowed || res.Remaining != 0 {
+		t.Fatalf("want the first call of cost 3 allowed by all, got %+v", res)
+	}
+	stored := func() []string {
+		var values []string
+		for _, p := range policies {
+			v, _ := redis.String(s.do("GET", l.Key("fay", p.Name)), nil)
+			values = append(values, v)
+		}
+		return values
+	}
+	before := stored()
+	for i := 0; i < 3; i++ {
+		res := limit(t, l, "fay", 1)
+		if res.Allowed || strings.Join(res.Violated, ",") != "tight" {
+			t.Fatalf("want refused by tight only, got %+v", res)
+		}
+		for _, p := range res.Policies[:4] {
+			if !p.Allowed || p.Remaining != 97 {
+				t.Fatalf("%s should allow and still hold 97, got %+v", p.Name, p)
+			}
+		}
+	}
+	if after := stored(); strings.Join(after, " ") != strings.Join(before, " ") {
+		t.Fatalf("a refused call should write nothing: %q became %q", before, after)
+	}
+}
+
+func TestConcurrentCallsTakeExactlyTheLimitAndTheRefusedCountNowhere(t *testing.T) {
+	s := startServer(t, false)
+	ten := Policy{Name: "ten", Algorithm: Bucket, Limit: 10, Period: time.Hour}
+	daily := Policy{Name: "daily", Algorithm: Quota, Limit: 1000, Calendar: Day}
+	l := newLimiter(t, newClient(t, s.url()), LimiterOptions{DenyCacheSize: -1, Timeout: 5 * time.Second}, ten, daily)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	allowed := 0
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := l.Limit(context.Background(), "ivy", 1)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				t.Error(err)
+			} else if res.Allowed {
+				allowed++
+			}
+		}()
+	}
+	wg.Wait()
+	dailyCount, _ := redis.Int64(s.do("GET", l.Key("ivy", "daily")), nil)
+	if allowed != 10 || dailyCount != 10 {
+		t.Fatalf("50 concurrent calls: want 10 allowed and a daily count of 10, got %d and %d", allowed, dailyCount)
+	}
+}
+
+func TestAGCRAPolicyWithABurstAllowsTheBurstThenOneCallPerInterval(t *testing.T) {
+	s := startServer(t, false)
+	cell := Policy{Name: "cell", Algorithm: GCRA, Limit: 5, Period: time.Second, Burst: 10}
+	l := newLimiter(t, newClient(t, s.url()), LimiterOptions{DenyCacheSize: -1}, cell)
+	res := limit(t, l, "gina", 1)
+	if p := res.Policies[0]; !res.Allowed || p.Remaining != 9 || p.Quota != 10 || p.Window != 2 {
+		t.Fatalf("want 9 of q=10 per w=2, got %+v", p)
+	}
+	if res.PolicyHeader() != `"cell";q=10;w=2` {
+		t.Fatalf("RateLimit-Policy: %q", res.PolicyHeader())
+	}
+	for i := 0; i < 9; i++ {
+		limit(t, l, "gina", 1)
+	}
+	res = limit(t, l, "gina", 1)
+	if res.Allowed || res.RetryAfter <= 0 || res.RetryAfter > 200*time.Millisecond || res.Policies[0].Remaining != 0 {
+		t.Fatalf("the 11th call should wait at most one interval (200 ms), got %+v", res)
+	}
+	if got, _ := redis.String(s.do("GET", l.Key("gina", "cell")), nil); len(got) < 19 {
+		t.Fatalf("the key should hold a GCRA time in nanoseconds, got %q", got)
+	}
+}
+
 func TestAWindowPolicyCountsTokensInItsWindow(t *testing.T) {
 	s := startServer(t, false)
-	window := Policy{Name: "window", Algorithm: Window, Limit: 5, Period: 10 * time.Second}
-	l := newLimiter(t, newClient(t, s.url()), LimiterOptions{}, window)
+	sliding := Policy{Name: "sliding", Algorithm: Window, Limit: 5, Period: 10 * time.Second}
+	l := newLimiter(t, newClient(t, s.url()), LimiterOptions{}, sliding)
 	if res := limit(t, l, "frank", 5); !res.Allowed || res.Remaining != 0 || res.Policies[0].Window != 10 {
 		t.Fatalf("want 5 of 5 taken in a 10 s window, got %+v", res)
 	}
@@ -150,13 +246,13 @@ func TestARefusedCallIsServedFromTheDenyCache(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		limit(t, l, "grace", 1)
 	}
-	before := s.commandCalls()["shield.absorb"]
+	before := s.commandCalls()["shield.limit"]
 	res := limit(t, l, "grace", 1)
 	if res.Allowed || !res.Cached || res.RetryAfter <= 0 || strings.Join(res.Violated, ",") != "per-minute" {
 		t.Fatalf("want a refusal from the cache, got %+v", res)
 	}
-	if after := s.commandCalls()["shield.absorb"]; after != before {
-		t.Fatalf("the cache should not ask Redis: absorb calls %d -> %d", before, after)
+	if after := s.commandCalls()["shield.limit"]; after != before {
+		t.Fatalf("the cache should not ask Redis: SHIELD.limit calls %d -> %d", before, after)
 	}
 	if l.Stats().CacheHits != 1 {
 		t.Fatalf("want one cache hit, got %+v", l.Stats())
@@ -220,18 +316,18 @@ func TestAFloodFromOneClientCostsFewRedisCallsWithTheDenyCache(t *testing.T) {
 	const calls = 2000
 	flood := func(opts LimiterOptions, key string) (int64, int) {
 		l := newLimiter(t, client, opts, perMinute)
-		before := s.commandCalls()["shield.absorb"]
+		before := s.commandCalls()["shield.limit"]
 		allowed := 0
 		for i := 0; i < calls; i++ {
 			if limit(t, l, key, 1).Allowed {
 				allowed++
 			}
 		}
-		return s.commandCalls()["shield.absorb"] - before, allowed
+		return s.commandCalls()["shield.limit"] - before, allowed
 	}
 	withCache, allowedWith := flood(LimiterOptions{}, "flood-a")
 	without, allowedWithout := flood(LimiterOptions{DenyCacheSize: -1}, "flood-b")
-	t.Logf("a flood of %d calls from one client: %d SHIELD.absorb calls with the deny cache, %d without", calls, withCache, without)
+	t.Logf("a flood of %d calls from one client: %d SHIELD.limit calls with the deny cache, %d without", calls, withCache, without)
 	if allowedWith != 3 || allowedWithout != 3 {
 		t.Fatalf("both should allow exactly 3, got %d and %d", allowedWith, allowedWithout)
 	}
@@ -382,6 +478,15 @@ func TestPoliciesAreCheckedWhenDeclared(t *testing.T) {
 		{Name: "x", Algorithm: Bucket, Limit: 1, Period: 1500 * time.Millisecond},
 		{Name: "x", Algorithm: Window, Limit: 1, Period: time.Second, Burst: 2},
 		{Name: "x", Algorithm: Quota, Limit: 1, Calendar: "WEEK"},
+		{Name: "x", Algorithm: Quota, Limit: 1, Calendar: Day, Burst: 2},
+		{Name: "a.b", Algorithm: Bucket, Limit: 1, Period: time.Second},
+		{Name: strings.Repeat("n", 65), Algorithm: Bucket, Limit: 1, Period: time.Second},
+		{Name: "burst", Algorithm: Bucket, Limit: 1, Period: time.Second},
+		{Name: "Cost", Algorithm: Bucket, Limit: 1, Period: time.Second},
+		{Name: "gcra", Algorithm: Window, Limit: 1, Period: time.Second},
+		{Name: "DryRun", Algorithm: GCRA, Limit: 1, Period: time.Second},
+		{Name: "x", Algorithm: GCRA, Limit: 2_000_000_001, Period: 2 * time.Second},
+		{Name: "x", Algorithm: Algorithm(9), Limit: 1, Period: time.Second},
 	}
 	for _, p := range bad {
 		if _, err := NewLimiter(c, []Policy{p}, LimiterOptions{}); err == nil {
@@ -390,6 +495,21 @@ func TestPoliciesAreCheckedWhenDeclared(t *testing.T) {
 	}
 	if _, err := NewLimiter(c, []Policy{perMinute, perMinute}, LimiterOptions{}); err == nil {
 		t.Error("two policies with one name should be refused")
+	}
+	good := []Policy{
+		{Name: strings.Repeat("n", 64), Algorithm: Bucket, Limit: 1, Period: time.Second},
+		{Name: "A-z_09", Algorithm: GCRA, Limit: 2_000_000_000, Period: 2 * time.Second, Burst: 3},
+		{Name: "gcras", Algorithm: Window, Limit: 1, Period: time.Second},
+	}
+	if _, err := NewLimiter(c, good, LimiterOptions{}); err != nil {
+		t.Errorf("%+v should be accepted: %v", good, err)
+	}
+	many := make([]Policy, 1001)
+	for i := range many {
+		many[i] = Policy{Name: "p" + strconv.Itoa(i), Algorithm: Bucket, Limit: 1, Period: time.Second}
+	}
+	if _, err := NewLimiter(c, many, LimiterOptions{}); err == nil {
+		t.Error("more than 1000 policies should be refused (SHIELD.limit's most)")
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gomodule/redigo/redis"
 )
 
 var (
@@ -86,6 +88,13 @@ func TestTheMiddlewareSetsRateLimitHeadersOnEveryResponseAndAnswers429WithProble
 			strings.Join(problem.Violated, ",") != "per-second" || problem.RetryAfter == nil || *problem.RetryAfter != int64(retry) {
 			t.Fatalf("the problem body should name per-second: %q (%v)", r.body, err)
 		}
+		// A 429 takes nothing from any policy: the daily count stays at the ten requests served.
+		if state["per-day"]["r"] != 990 {
+			t.Fatalf("request %d: the daily quota should still hold 990, got %v", i+1, state)
+		}
+	}
+	if daily, _ := redis.Int64(s.do("GET", l.Key("ip:127.0.0.1", "per-day")), nil); daily != 10 {
+		t.Fatalf("after ten 200s and two 429s the daily count should be 10, not %d", daily)
 	}
 	t.Logf("statuses: %v", statuses)
 }

@@ -18,6 +18,9 @@ const (
 	Window
 	// Quota is a calendar quota (SHIELD.quota): Limit tokens per UTC Hour, Day or Month.
 	Quota
+	// GCRA is the generic cell rate algorithm (SHIELD.gcra, CL.THROTTLE's keys): Limit tokens per
+	// Period, at most Burst at once (Limit when Burst is 0), exact to the nanosecond.
+	GCRA
 )
 
 func (a Algorithm) String() string {
@@ -28,6 +31,8 @@ func (a Algorithm) String() string {
 		return "window"
 	case Quota:
 		return "quota"
+	case GCRA:
+		return "gcra"
 	}
 	return "Algorithm(" + strconv.Itoa(int(a)) + ")"
 }
@@ -60,15 +65,16 @@ func (f Failure) String() string {
 
 // Policy is one limit, declared once and applied to many keys.
 type Policy struct {
-	// Name names the policy in keys, in the RateLimit headers and in Violated; letters, digits
-	// and "-_." only.
+	// Name names the policy in keys, in the RateLimit headers and in Violated: 1 to 64 letters,
+	// digits, "-" and "_", and not one of SHIELD.limit's words (Bucket, GCRA, Window, Quota,
+	// Burst, Cost, Settle, DryRun, Headers, Refund, Wait, in any case).
 	Name      string
 	Algorithm Algorithm
-	// Limit is the tokens per Period (Bucket, Window) or per Calendar period (Quota).
+	// Limit is the tokens per Period (Bucket, GCRA, Window) or per Calendar period (Quota).
 	Limit int64
-	// Period is the refill period (Bucket) or window (Window), in whole seconds.
+	// Period is the refill period (Bucket, GCRA) or window (Window), in whole seconds.
 	Period time.Duration
-	// Burst is the most tokens a Bucket holds (0: Limit).
+	// Burst is the most tokens a Bucket holds, or a GCRA allows at once (0: Limit).
 	Burst int64
 	// Calendar is the period of a Quota.
 	Calendar Calendar
@@ -79,11 +85,21 @@ type Policy struct {
 	OnFailure Failure
 }
 
+// keywords are SHIELD.limit's words, which it refuses as policy names (in any case).
+var keywords = map[string]bool{"BUCKET": true, "GCRA": true, "WINDOW": true, "QUOTA": true, "BURST": true,
+	"COST": true, "SETTLE": true, "DRYRUN": true, "HEADERS": true, "REFUND": true, "WAIT": true}
+
+// maxPolicies is the most policies one SHIELD.limit call takes.
+const maxPolicies = 1000
+
 func (p Policy) validate() error {
-	if p.Name == "" || strings.IndexFunc(p.Name, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+	if len(p.Name) == 0 || len(p.Name) > 64 || strings.IndexFunc(p.Name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
 	}) >= 0 {
-		return fmt.Errorf("redisshield: policy name %q: use letters, digits and -_.", p.Name)
+		return fmt.Errorf("redisshield: policy name %q: use 1 to 64 letters, digits, - and _", p.Name)
+	}
+	if keywords[strings.ToUpper(p.Name)] {
+		return fmt.Errorf("redisshield: policy name %q is one of SHIELD.limit's words", p.Name)
 	}
 	if p.Limit <= 0 {
 		return fmt.Errorf("redisshield: policy %s: Limit must be positive", p.Name)
@@ -92,19 +108,22 @@ func (p Policy) validate() error {
 		return fmt.Errorf("redisshield: policy %s: Cost and Burst cannot be negative", p.Name)
 	}
 	switch p.Algorithm {
-	case Bucket, Window:
+	case Bucket, GCRA, Window:
 		if p.Period < time.Second || p.Period%time.Second != 0 {
 			return fmt.Errorf("redisshield: policy %s: Period must be whole seconds, at least one", p.Name)
 		}
 		if p.Algorithm == Window && p.Burst != 0 {
-			return fmt.Errorf("redisshield: policy %s: Burst applies to Bucket only", p.Name)
+			return fmt.Errorf("redisshield: policy %s: Burst applies to Bucket and GCRA only", p.Name)
+		}
+		if p.Algorithm == GCRA && (p.Limit-1)/1_000_000_000 >= int64(p.Period/time.Second) { // an interval of 0 ns
+			return fmt.Errorf("redisshield: policy %s: a GCRA allows at most 1000000000 tokens per second", p.Name)
 		}
 	case Quota:
 		if p.Calendar != Hour && p.Calendar != Day && p.Calendar != Month {
 			return fmt.Errorf("redisshield: policy %s: Calendar must be Hour, Day or Month", p.Name)
 		}
 		if p.Burst != 0 {
-			return fmt.Errorf("redisshield: policy %s: Burst applies to Bucket only", p.Name)
+			return fmt.Errorf("redisshield: policy %s: Burst applies to Bucket and GCRA only", p.Name)
 		}
 	default:
 		return fmt.Errorf("redisshield: policy %s: unknown algorithm %v", p.Name, p.Algorithm)
@@ -119,11 +138,11 @@ func (p Policy) cost(cost int64) int64 {
 	return cost
 }
 
-// quota and window are the policy's RateLimit-Policy parameters q and w when no reply gives them:
-// a bucket with a burst is q = the burst, w = the seconds the bucket takes to refill it, so that
-// RateLimit's r never exceeds q.
+// quota and window are the policy's RateLimit-Policy parameters q and w when no reply gives them
+// (SHIELD.limit's limit and window): a bucket or GCRA with a burst is q = the burst, w = the
+// seconds it takes to recover it all, so that RateLimit's r never exceeds q.
 func (p Policy) quota() int64 {
-	if p.Algorithm == Bucket && p.Burst > 0 {
+	if (p.Algorithm == Bucket || p.Algorithm == GCRA) && p.Burst > 0 {
 		return p.Burst
 	}
 	return p.Limit
@@ -142,7 +161,7 @@ func (p Policy) window(now time.Time) int64 {
 			first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 			return int64(first.AddDate(0, 1, 0).Sub(first) / time.Second)
 		}
-	case Bucket:
+	case Bucket, GCRA:
 		seconds := int64(p.Period / time.Second)
 		if p.Burst > 0 {
 			return ceilDiv(p.Burst*seconds, p.Limit)

@@ -1,6 +1,7 @@
 // The Redis Shield demo: an HTTP server answering "hello" on GET /, limited per client address to
-// 5 requests per second with bursts of 10 (SHIELD.absorb <key> 5 1 BURST 10) and 1000 per UTC day
-// (SHIELD.quota <key> 1000 DAY). Run it with `bash clients/go/demo.sh --port N --redis-url URL`.
+// 5 requests per second with bursts of 10 and 1000 per UTC day, both decided by one call,
+// SHIELD.limit 2 <keys> per-second BUCKET 5 1 BURST 10 COST 1 per-day QUOTA 1000 DAY COST 1: a
+// refused request counts against neither. Run it with `bash clients/go/demo.sh --port N --redis-url URL`.
 package main
 
 import (
