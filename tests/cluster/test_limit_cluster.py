@@ -269,7 +269,8 @@ def test_limit_ro_sent_to_a_node_that_does_not_serve_the_slot_is_moved(cluster, 
 def test_limit_ro_on_a_replica_after_readonly_answers_what_the_primary_answers(cluster):
     t = tag()
     ip, day = key_pair(t)
-    policies = ["ip", "BUCKET", 100, LONG, "BURST", 200, "COST", 30, "day", "QUOTA", 1000, "MONTH", "COST", 30]
+    policies = ["ip", "BUCKET", 100, LONG, "BURST", 200, "COST", 30,
+                "day", "QUOTA", 1000, "MONTH", "COST", 30]
     owner = cluster.owner(cluster.keyslot(t))
     replica = cluster.replica_of(owner)
     with owner.client() as p, replica.client(single_connection_client=True) as r:
