@@ -2,6 +2,7 @@
 // (core/limit/) parses and decides each policy; this opens the keys, writes all or nothing, and
 // replies.
 #include <cstdio>
+#include <span>
 
 #include "core/limit/limit.hpp"
 #include "module/glue.hpp"
@@ -37,8 +38,14 @@ int ReplyLimitError(RedisModuleCtx* ctx, const limit::ParseError& error,
   return REDISMODULE_OK;
 }
 
-void ReplyField(RedisModuleCtx* ctx, const char* field, long long value) noexcept {
-  RedisModule_ReplyWithSimpleString(ctx, field);
+// A field name as VERBOSE replies it: a bulk string (a simple string costs the server a copy and
+// a scan of every byte).
+void ReplyName(RedisModuleCtx* ctx, std::string_view name) noexcept {
+  RedisModule_ReplyWithStringBuffer(ctx, name.data(), name.size());
+}
+
+void ReplyField(RedisModuleCtx* ctx, std::string_view field, long long value) noexcept {
+  ReplyName(ctx, field);
   RedisModule_ReplyWithLongLong(ctx, value);
 }
 
@@ -47,39 +54,31 @@ int64_t CeilSeconds(int64_t ms) noexcept {
   return CeilDiv(ms, kMillisPerSecond);
 }
 
-// The RateLimit-Policy and RateLimit header values (draft-ietf-httpapi-ratelimit-headers-12): one
-// list item per policy, `"<name>";q=<quota>;w=<window>` and `"<name>";r=<remaining>;t=<reset>`.
-RedisModuleString* HeaderValue(RedisModuleCtx* ctx, std::span<const LimitSlot> slots, bool allowed,
-                               bool policy_header) noexcept {
-  RedisModuleString* value = RedisModule_CreateString(ctx, "", 0);
+// Replies the RateLimit-Policy or the RateLimit header value: one list item per policy,
+// `"<name>";q=<quota>;w=<window>` or `"<name>";r=<remaining>;t=<seconds to reset>`.
+void ReplyHeader(RedisModuleCtx* ctx, std::span<const LimitSlot> slots, bool allowed,
+                 bool policy_header) noexcept {
+  ScratchArray<char, 512> text(slots.size() * limit::kMaxHeaderItemLength);
+  size_t len = 0;
   for (size_t i = 0; i < slots.size(); ++i) {
     const LimitSlot& slot = slots[i];
     const PolicyState& state = slot.outcome.State(allowed);
-    char item[160];
-    const int len =
-        policy_header
-            ? std::snprintf(item, sizeof item, "%s\"%.*s\";q=%lld;w=%lld", i == 0 ? "" : ", ",
-                            static_cast<int>(slot.policy.name.size()), slot.policy.name.data(),
-                            static_cast<long long>(slot.outcome.quota),
-                            static_cast<long long>(slot.outcome.window_s))
-            : std::snprintf(item, sizeof item, "%s\"%.*s\";r=%lld;t=%lld", i == 0 ? "" : ", ",
-                            static_cast<int>(slot.policy.name.size()), slot.policy.name.data(),
-                            static_cast<long long>(state.remaining),
-                            static_cast<long long>(CeilSeconds(state.reset_after_ms)));
-    if (len > 0) RedisModule_StringAppendBuffer(ctx, value, item, static_cast<size_t>(len));
+    len += policy_header
+               ? limit::FormatHeaderItem(&text[len], i == 0, slot.policy.name, 'q',
+                                         slot.outcome.quota, 'w', slot.outcome.window_s)
+               : limit::FormatHeaderItem(&text[len], i == 0, slot.policy.name, 'r', state.remaining,
+                                         't', CeilSeconds(state.reset_after_ms));
   }
-  return value;
+  RedisModule_ReplyWithStringBuffer(ctx, text.begin(), len);
 }
 
 void ReplyPolicy(RedisModuleCtx* ctx, const LimitSlot& slot, bool allowed) noexcept {
   const PolicyState& state = slot.outcome.State(allowed);
   RedisModule_ReplyWithMap(ctx, 8);
-  RedisModule_ReplyWithSimpleString(ctx, "name");
-  RedisModule_ReplyWithStringBuffer(ctx, slot.policy.name.data(), slot.policy.name.size());
-  RedisModule_ReplyWithSimpleString(ctx, "algorithm");
-  const std::string_view algorithm =
-      limit::kAlgorithmNames[static_cast<size_t>(slot.policy.algorithm)];
-  RedisModule_ReplyWithStringBuffer(ctx, algorithm.data(), algorithm.size());
+  ReplyName(ctx, "name");
+  ReplyName(ctx, slot.policy.name);
+  ReplyName(ctx, "algorithm");
+  ReplyName(ctx, limit::kAlgorithmNames[static_cast<size_t>(slot.policy.algorithm)]);
   ReplyField(ctx, "allowed", slot.outcome.allowed ? 1 : 0);
   ReplyField(ctx, "remaining", state.remaining);
   ReplyField(ctx, "limit", slot.outcome.quota);
@@ -93,32 +92,26 @@ void ReplyLimit(RedisModuleCtx* ctx, std::span<const LimitSlot> slots, bool allo
   RedisModule_ReplyWithMap(ctx, headers ? 5 : 4);
   ReplyField(ctx, "allowed", allowed ? 1 : 0);
   ReplyField(ctx, "retry_after_ms", retry_after_ms);
-  RedisModule_ReplyWithSimpleString(ctx, "violated");
-  RedisModule_ReplyWithArray(ctx, REDISMODULE_POSTPONED_LEN);
+  ReplyName(ctx, "violated");
   long violated = 0;
+  for (const LimitSlot& slot : slots) violated += slot.outcome.allowed ? 0 : 1;
+  RedisModule_ReplyWithArray(ctx, violated);
   for (const LimitSlot& slot : slots) {
-    if (slot.outcome.allowed) continue;
-    RedisModule_ReplyWithStringBuffer(ctx, slot.policy.name.data(), slot.policy.name.size());
-    ++violated;
+    if (!slot.outcome.allowed) ReplyName(ctx, slot.policy.name);
   }
-  RedisModule_ReplySetArrayLength(ctx, violated);
-  RedisModule_ReplyWithSimpleString(ctx, "policies");
+  ReplyName(ctx, "policies");
   RedisModule_ReplyWithArray(ctx, static_cast<long>(slots.size()));
   for (const LimitSlot& slot : slots) ReplyPolicy(ctx, slot, allowed);
   if (!headers) return;
   const bool retry = !allowed && retry_after_ms != kNever;
-  RedisModule_ReplyWithSimpleString(ctx, "headers");
+  ReplyName(ctx, "headers");
   RedisModule_ReplyWithMap(ctx, retry ? 3 : 2);
-  RedisModule_ReplyWithSimpleString(ctx, "RateLimit-Policy");
-  RedisModuleString* policy = HeaderValue(ctx, slots, allowed, true);
-  RedisModule_ReplyWithString(ctx, policy);
-  RedisModule_FreeString(ctx, policy);
-  RedisModule_ReplyWithSimpleString(ctx, "RateLimit");
-  RedisModuleString* limit = HeaderValue(ctx, slots, allowed, false);
-  RedisModule_ReplyWithString(ctx, limit);
-  RedisModule_FreeString(ctx, limit);
+  ReplyName(ctx, "RateLimit-Policy");
+  ReplyHeader(ctx, slots, allowed, true);
+  ReplyName(ctx, "RateLimit");
+  ReplyHeader(ctx, slots, allowed, false);
   if (retry) {
-    RedisModule_ReplyWithSimpleString(ctx, "Retry-After");
+    ReplyName(ctx, "Retry-After");
     RedisModule_ReplyWithLongLong(ctx, CeilSeconds(retry_after_ms));
   }
 }

@@ -37,7 +37,7 @@ CALLS = 20_000
 MEASURED = ["SET PX", "SET PX new", "absorb new", "absorb allowed", "absorb denied", "Lua bucket",
             "floor write", "floor read", "floor read ro", "floor call read", "absorb VERBOSE", "inspect", "absorb_multi 2",
             "refund", "absorb BURST", "CL.THROTTLE allowed", "CL.THROTTLE denied", "gcra allowed",
-            "window allowed", "quota allowed"]
+            "window allowed", "quota allowed", "limit 1", "limit 2", "limit 2 HEADERS", "settle"]
 
 # Valkey renamed the module command dispatcher.
 DISPATCHERS = {"redis": "RedisModuleCommandDispatcher", "valkey": "ValkeyModuleCommandDispatcher"}

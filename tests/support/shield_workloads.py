@@ -47,6 +47,16 @@ WORKLOADS = {
     "gcra allowed": (["SHIELD.gcra", "g:__rand_int__", "1", "60", "1", "BURST", str(BIG)], "SHIELD.gcra", "gcra"),
     "window allowed": (["SHIELD.window", "w:__rand_int__", str(BIG), "3600", "1"], "SHIELD.window", "window"),
     "quota allowed": (["SHIELD.quota", "q:__rand_int__", str(BIG), "MONTH", "1"], "SHIELD.quota", "quota"),
+    # SHIELD.limit on the live buckets: one policy (to compare with absorb VERBOSE, a reply of
+    # similar size), two (with absorb_multi's keys), and two with the headers.
+    "limit 1": (["SHIELD.limit", "1", "a:__rand_int__", "p", "BUCKET", str(BIG), "60"], "SHIELD.limit",
+                "allowed"),
+    "limit 2": (["SHIELD.limit", "2", "{m:__rand_int__}:a", "{m:__rand_int__}:b", "p", "BUCKET", str(BIG), "60",
+                 "q", "BUCKET", str(BIG), "60"], "SHIELD.limit", "multi"),
+    "limit 2 HEADERS": (["SHIELD.limit", "2", "{m:__rand_int__}:a", "{m:__rand_int__}:b", "p", "BUCKET", str(BIG),
+                         "60", "q", "BUCKET", str(BIG), "60", "HEADERS"], "SHIELD.limit", "multi"),
+    # Settling one token back on the half-empty refund buckets: every call writes.
+    "settle": (["SHIELD.settle", "r:__rand_int__", str(BIG), str(YEAR), "2", "1"], "SHIELD.settle", "refund"),
 }
 
 PREPARE = {

@@ -213,4 +213,25 @@ Outcome Decide(const Policy& policy, const StoredValue& stored, const Options& o
   return Failed(Error::kAlgorithm);
 }
 
+std::size_t FormatHeaderItem(char* out, bool first_item, std::string_view name, char first_key,
+                             int64_t first, char second_key, int64_t second) noexcept {
+  char* p = out;
+  if (!first_item) {
+    *p++ = ',';
+    *p++ = ' ';
+  }
+  *p++ = '"';
+  for (const char c : name) *p++ = c;  // at most kMaxNameLength of [A-Za-z0-9_-]
+  *p++ = '"';
+  *p++ = ';';
+  *p++ = first_key;
+  *p++ = '=';
+  p += FormatInt64(first, p);
+  *p++ = ';';
+  *p++ = second_key;
+  *p++ = '=';
+  p += FormatInt64(second, p);
+  return static_cast<std::size_t>(p - out);
+}
+
 }  // namespace shield::limit

@@ -82,4 +82,13 @@ ParseError ParsePolicies(std::span<const std::string_view> words, std::span<Poli
 Outcome Decide(const Policy& policy, const StoredValue& stored, const Options& options,
                int64_t now_ms, int64_t now_ns) noexcept;
 
+// The longest item of a RateLimit header list: `, "<name>";q=<int64>;w=<int64>`.
+inline constexpr std::size_t kMaxHeaderItemLength = 2 + 2 + kMaxNameLength + 2 * (3 + 20);
+
+// Writes one item of a RateLimit header list (draft-ietf-httpapi-ratelimit-headers-12) at `out`
+// (kMaxHeaderItemLength bytes): `"<name>";<first_key>=<first>;<second_key>=<second>`, after ", "
+// unless it is the list's first. Returns its length.
+std::size_t FormatHeaderItem(char* out, bool first_item, std::string_view name, char first_key,
+                             int64_t first, char second_key, int64_t second) noexcept;
+
 }  // namespace shield::limit
