@@ -6,8 +6,9 @@
 // PID), it measures in-process the Express middleware of clients/node per request against the bare
 // handler (the middleware function called with minimal request/response objects, then the
 // handler), in interleaved rounds, and reports medians; then a flood of 10000 requests from one
-// client limited to 10 per minute, with and without the deny cache, counting the SHIELD.absorb calls
-// that reached Redis (INFO commandstats). Writes bench/results/clients-node.json unless --no-write.
+// client limited to 10 per minute, with and without the deny cache, counting the SHIELD.limit calls
+// that reached Redis (INFO commandstats). Every decision is one SHIELD.limit call, whatever the
+// number of policies. Writes bench/results/clients-node.json unless --no-write.
 // Needs bash tests/clients/node/install-deps.sh (ioredis) and the module (SHIELD_MODULE, default
 // build/libredis_shield.so).
 const fs = require("node:fs");
@@ -58,10 +59,14 @@ async function main() {
       { name: "big", limit: 1e12, window: 60 }, { name: "daily", algorithm: "quota", limit: 1e12, period: "day" }] });
     const refusedRedis = new RateLimiter({ redis, prefix: "b3:", denyCache: false, policies: [{ name: "tiny", limit: 1, window: 3600 }] });
     const refusedCache = new RateLimiter({ redis, prefix: "b4:", policies: [{ name: "tiny", limit: 1, window: 3600 }] });
+    const three = new RateLimiter({ redis, prefix: "b5:", policies: [
+      { name: "big", limit: 1e12, window: 60 }, { name: "steady", algorithm: "gcra", limit: 1e6, window: 1 },
+      { name: "daily", algorithm: "quota", limit: 1e12, period: "day" }] });
     const cases = {
       "bare handler": [null, () => "10.0.0.1"],
       "middleware, 1 policy, allowed": [shieldExpress({ limiter: one }), (i) => `10.1.${(i >> 8) & 255}.${i & 255}`],
       "middleware, 2 policies, allowed": [shieldExpress({ limiter: two }), (i) => `10.2.${(i >> 8) & 255}.${i & 255}`],
+      "middleware, 3 policies (bucket, gcra, quota), allowed": [shieldExpress({ limiter: three }), (i) => `10.5.${(i >> 8) & 255}.${i & 255}`],
       "middleware, refused by Redis (no deny cache)": [shieldExpress({ limiter: refusedRedis }), () => "10.3.0.1"],
       "middleware, refused by the deny cache": [shieldExpress({ limiter: refusedCache }), () => "10.4.0.1"],
     };
@@ -78,14 +83,14 @@ async function main() {
     for (const [label, denyCache] of [["without deny cache", false], ["with deny cache", {}]]) {
       const limiter = new RateLimiter({ redis, prefix: `flood-${denyCache ? "c" : "n"}:`, denyCache, policies: [{ name: "minute", limit: 10, window: 60 }] });
       const middleware = shieldExpress({ limiter });
-      const before = await server.calls("shield.absorb");
+      const before = await server.calls("shield.limit");
       const started = process.hrtime.bigint();
       for (let i = 0; i < 10000; i++) await serve(middleware, hello, "198.51.100.1");
       const elapsed = Number(process.hrtime.bigint() - started) / 1000;
-      flood[label] = { requests: 10000, shield_absorb_calls: (await server.calls("shield.absorb")) - before, us_per_request: round1(elapsed / 10000) };
+      flood[label] = { requests: 10000, shield_limit_calls: (await server.calls("shield.limit")) - before, us_per_request: round1(elapsed / 10000) };
     }
     const result = {
-      what: "Express middleware of clients/node per request, in-process, against redis-server 7 with Shield on loopback; medians of rounds",
+      what: "Express middleware of clients/node per request (one SHIELD.limit call per decision), in-process, against redis-server 7 with Shield on loopback; medians of rounds",
       node: process.version,
       machine: os.arch(),
       rounds: ROUNDS,
@@ -93,7 +98,7 @@ async function main() {
       us_per_request: us,
       overhead_us_over_bare: overhead,
       flood_one_client_10_per_minute: flood,
-      deny_cache_saves_calls: flood["without deny cache"].shield_absorb_calls - flood["with deny cache"].shield_absorb_calls,
+      deny_cache_saves_calls: flood["without deny cache"].shield_limit_calls - flood["with deny cache"].shield_limit_calls,
       date: new Date().toISOString().slice(0, 10),
     };
     console.log(JSON.stringify(result, null, 2));
