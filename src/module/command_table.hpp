@@ -297,13 +297,14 @@ inline const CommandSpec kCommands[] = {
      Info("Takes tokens by GCRA (CL.THROTTLE's keys) with SHIELD.absorb's arguments; replies "
           "the tokens left, or -1.",
           "O(1)", "2.0.0", -4, kAbsorbKeySpecs, kGcraArgs)},
-    // Keys by <numkeys>: the key specs say where (COMMAND GETKEYS, cluster routing).
-    {"SHIELD.limit", "write deny-oom", "write slow", 0, 0, 0, LimitCommand,
+    // Keys by <numkeys>: the key specs say where (COMMAND GETKEYS), and getkeys-api answers the
+    // servers that route by the legacy key range (limit_commands.cpp).
+    {"SHIELD.limit", "write deny-oom getkeys-api", "write slow", 0, 0, 0, LimitCommand,
      Info("Decides several limits of any algorithm (one policy per key) at once and takes from "
           "all of them or none; replies each policy's state and, with HEADERS, the RateLimit "
           "headers.",
           "O(N log N) for N policies, at most 1000", "2.1.0", -7, kLimitKeySpecs, kLimitArgs)},
-    {"SHIELD.limit_ro", "readonly", "read slow", 0, 0, 0, LimitRoCommand,
+    {"SHIELD.limit_ro", "readonly getkeys-api", "read slow", 0, 0, 0, LimitRoCommand,
      Info("SHIELD.limit with DRYRUN: replies what SHIELD.limit would, changing nothing.",
           "O(N log N) for N policies, at most 1000", "2.1.0", -7, kLimitRoKeySpecs, kLimitArgs)},
 };

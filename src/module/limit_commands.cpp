@@ -1,6 +1,7 @@
 // SHIELD.limit and SHIELD.limit_ro: several policies of any algorithm in one atomic call. The core
 // (core/limit/) parses and decides each policy; this opens the keys, writes all or nothing, and
 // replies.
+#include <algorithm>
 #include <cstdio>
 #include <span>
 
@@ -10,25 +11,24 @@
 namespace shield::glue {
 namespace {
 
-// One key of a call and its policy's decision.
-struct LimitSlot {
-  limit::Policy policy;
-  StringKey key;
-  PeekedKey peeked;
-  Outcome outcome;
+// A call's policies and their outcomes, in policy order.
+struct LimitCall {
+  std::span<const limit::Policy> policies;
+  std::span<const Outcome> outcomes;
+  bool allowed;
 };
 
 // "ERR policy '<name>': <reason>" (the reason is the error's own text without "ERR "), or the
 // error itself when it names no policy.
 int ReplyLimitError(RedisModuleCtx* ctx, const limit::ParseError& error,
-                    std::span<const LimitSlot> slots) noexcept {
-  if (error.policy >= slots.size() || error.error == Error::kArity) {
+                    std::span<const limit::Policy> policies) noexcept {
+  if (error.policy >= policies.size() || error.error == Error::kArity) {
     return ReplyError(ctx, error.error);
   }
   counters.Add(Counter::kErrors);
   std::string_view reason = ErrorReply(error.error);
   if (reason.starts_with("ERR ")) reason.remove_prefix(4);
-  const std::string_view name = slots[error.policy].policy.name;
+  const std::string_view name = policies[error.policy].name;
   char text[256];
   const int len =
       std::snprintf(text, sizeof text, "ERR policy '%.*s': %.*s", static_cast<int>(name.size()),
@@ -56,60 +56,62 @@ int64_t CeilSeconds(int64_t ms) noexcept {
 
 // Replies the RateLimit-Policy or the RateLimit header value: one list item per policy,
 // `"<name>";q=<quota>;w=<window>` or `"<name>";r=<remaining>;t=<seconds to reset>`.
-void ReplyHeader(RedisModuleCtx* ctx, std::span<const LimitSlot> slots, bool allowed,
-                 bool policy_header) noexcept {
-  ScratchArray<char, 512> text(slots.size() * limit::kMaxHeaderItemLength);
+void ReplyHeader(RedisModuleCtx* ctx, const LimitCall& call, bool policy_header) noexcept {
+  ScratchArray<char, 512> text(call.policies.size() * limit::kMaxHeaderItemLength);
   size_t len = 0;
-  for (size_t i = 0; i < slots.size(); ++i) {
-    const LimitSlot& slot = slots[i];
-    const PolicyState& state = slot.outcome.State(allowed);
-    len += policy_header
-               ? limit::FormatHeaderItem(&text[len], i == 0, slot.policy.name, 'q',
-                                         slot.outcome.quota, 'w', slot.outcome.window_s)
-               : limit::FormatHeaderItem(&text[len], i == 0, slot.policy.name, 'r', state.remaining,
-                                         't', CeilSeconds(state.reset_after_ms));
+  for (size_t i = 0; i < call.policies.size(); ++i) {
+    const std::string_view name = call.policies[i].name;
+    const Outcome& outcome = call.outcomes[i];
+    const PolicyState& state = outcome.State(call.allowed);
+    len += policy_header ? limit::FormatHeaderItem(&text[len], i == 0, name, 'q', outcome.quota,
+                                                   'w', outcome.window_s)
+                         : limit::FormatHeaderItem(&text[len], i == 0, name, 'r', state.remaining,
+                                                   't', CeilSeconds(state.reset_after_ms));
   }
   RedisModule_ReplyWithStringBuffer(ctx, text.begin(), len);
 }
 
-void ReplyPolicy(RedisModuleCtx* ctx, const LimitSlot& slot, bool allowed) noexcept {
-  const PolicyState& state = slot.outcome.State(allowed);
+void ReplyPolicy(RedisModuleCtx* ctx, const limit::Policy& policy, const Outcome& outcome,
+                 bool allowed) noexcept {
+  const PolicyState& state = outcome.State(allowed);
   RedisModule_ReplyWithMap(ctx, 8);
   ReplyName(ctx, "name");
-  ReplyName(ctx, slot.policy.name);
+  ReplyName(ctx, policy.name);
   ReplyName(ctx, "algorithm");
-  ReplyName(ctx, limit::kAlgorithmNames[static_cast<size_t>(slot.policy.algorithm)]);
-  ReplyField(ctx, "allowed", slot.outcome.allowed ? 1 : 0);
+  ReplyName(ctx, limit::kAlgorithmNames[static_cast<size_t>(policy.algorithm)]);
+  ReplyField(ctx, "allowed", outcome.allowed ? 1 : 0);
   ReplyField(ctx, "remaining", state.remaining);
-  ReplyField(ctx, "limit", slot.outcome.quota);
-  ReplyField(ctx, "window", slot.outcome.window_s);
+  ReplyField(ctx, "limit", outcome.quota);
+  ReplyField(ctx, "window", outcome.window_s);
   ReplyField(ctx, "reset_after_ms", state.reset_after_ms);
-  ReplyField(ctx, "retry_after_ms", slot.outcome.allowed ? 0 : slot.outcome.retry_after_ms);
+  ReplyField(ctx, "retry_after_ms", outcome.allowed ? 0 : outcome.retry_after_ms);
 }
 
-void ReplyLimit(RedisModuleCtx* ctx, std::span<const LimitSlot> slots, bool allowed,
-                int64_t retry_after_ms, bool headers) noexcept {
+void ReplyLimit(RedisModuleCtx* ctx, const LimitCall& call, int64_t retry_after_ms,
+                bool headers) noexcept {
   RedisModule_ReplyWithMap(ctx, headers ? 5 : 4);
-  ReplyField(ctx, "allowed", allowed ? 1 : 0);
+  ReplyField(ctx, "allowed", call.allowed ? 1 : 0);
   ReplyField(ctx, "retry_after_ms", retry_after_ms);
   ReplyName(ctx, "violated");
-  long violated = 0;
-  for (const LimitSlot& slot : slots) violated += slot.outcome.allowed ? 0 : 1;
-  RedisModule_ReplyWithArray(ctx, violated);
-  for (const LimitSlot& slot : slots) {
-    if (!slot.outcome.allowed) ReplyName(ctx, slot.policy.name);
+  const auto violated =
+      std::ranges::count_if(call.outcomes, [](const Outcome& outcome) { return !outcome.allowed; });
+  RedisModule_ReplyWithArray(ctx, static_cast<long>(violated));
+  for (size_t i = 0; i < call.policies.size(); ++i) {
+    if (!call.outcomes[i].allowed) ReplyName(ctx, call.policies[i].name);
   }
   ReplyName(ctx, "policies");
-  RedisModule_ReplyWithArray(ctx, static_cast<long>(slots.size()));
-  for (const LimitSlot& slot : slots) ReplyPolicy(ctx, slot, allowed);
+  RedisModule_ReplyWithArray(ctx, static_cast<long>(call.policies.size()));
+  for (size_t i = 0; i < call.policies.size(); ++i) {
+    ReplyPolicy(ctx, call.policies[i], call.outcomes[i], call.allowed);
+  }
   if (!headers) return;
-  const bool retry = !allowed && retry_after_ms != kNever;
+  const bool retry = !call.allowed && retry_after_ms != kNever;
   ReplyName(ctx, "headers");
   RedisModule_ReplyWithMap(ctx, retry ? 3 : 2);
   ReplyName(ctx, "RateLimit-Policy");
-  ReplyHeader(ctx, slots, allowed, true);
+  ReplyHeader(ctx, call, true);
   ReplyName(ctx, "RateLimit");
-  ReplyHeader(ctx, slots, allowed, false);
+  ReplyHeader(ctx, call, false);
   if (retry) {
     ReplyName(ctx, "Retry-After");
     RedisModule_ReplyWithLongLong(ctx, CeilSeconds(retry_after_ms));
@@ -117,6 +119,18 @@ void ReplyLimit(RedisModuleCtx* ctx, std::span<const LimitSlot> slots, bool allo
 }
 
 int Limit(RedisModuleCtx* ctx, RedisModuleString** argv, int argc, bool read_only) noexcept {
+  // getkeys-api: servers that route a module command by its legacy first/last/step range (Redis
+  // 7.0 to 8.4, Valkey, Redict; Redis 8.6 reads the key specs) ask here where the keys are:
+  // <numkeys> of them from argv[2]. Without this they would run the call on any node.
+  if (RedisModule_IsKeysPositionRequest(ctx)) {
+    long long numkeys = 0;
+    if (argc >= 2 && RedisModule_StringToLongLong(argv[1], &numkeys) == REDISMODULE_OK) {
+      for (long long i = 0; i < numkeys && 2 + i < argc; ++i) {
+        RedisModule_KeyAtPos(ctx, static_cast<int>(2 + i));
+      }
+    }
+    return REDISMODULE_OK;
+  }
   CountCall(read_only ? Counter::kLimitRoCalls : Counter::kLimitCalls);
   if (argc < 2) return ReplyError(ctx, Error::kArity);
   const auto arg_count = static_cast<size_t>(argc - 1);
@@ -129,77 +143,49 @@ int Limit(RedisModuleCtx* ctx, RedisModuleString** argv, int argc, bool read_onl
   const int64_t now_us = NowUs();
   const int64_t now_ms = now_us / kMicrosPerMilli;
   const int64_t now_ns = now_us * kNanosPerMicro;
-  ScratchArray<LimitSlot> slots(count);
-  ScratchArray<std::string_view> names(count);
   ScratchArray<limit::Policy> policies(count);
+  ScratchArray<std::string_view> names(count);
   limit::Options options;
   const limit::ParseError parsed = limit::ParsePolicies(
       {words.begin() + 1 + count, arg_count - 1 - count}, {policies.begin(), count},
       {names.begin(), count}, options, now_ms, now_ns);
-  for (size_t i = 0; i < count; ++i) slots[i].policy = policies[i];
-  if (parsed.error != Error::kNone) return ReplyLimitError(ctx, parsed, {slots.begin(), count});
+  if (parsed.error != Error::kNone) return ReplyLimitError(ctx, parsed, {policies.begin(), count});
   options.dry_run = options.dry_run || read_only;
   for (size_t i = 0; i < count; ++i) names[i] = words[1 + i];
   if (HasDuplicate({names.begin(), count})) return ReplyError(ctx, Error::kDuplicateLimitKey);
 
-  // Decide every policy at the same instant, then write all or nothing.
-  bool allowed = true;
+  // Decide every policy at the same instant (a dry run reads through GET, changing nothing).
+  ScratchArray<StringKey> keys(options.dry_run ? 0 : count);
+  ScratchArray<PeekedKey> peeked(options.dry_run ? count : 0);
+  ScratchArray<Outcome> outcomes(count);
   for (size_t i = 0; i < count; ++i) {
-    LimitSlot& slot = slots[i];
     RedisModuleString* name = argv[2 + i];
-    const StoredValue* stored = nullptr;
     StoredValue opened;
-    if (options.dry_run) {
-      if (const Error error = Peek(ctx, name, slot.peeked); error != Error::kNone) {
-        return ReplyError(ctx, error);
-      }
-      stored = &slot.peeked.stored;
-    } else {
-      if (const Error error = OpenStored(ctx, name, slot.key, opened, true);
-          error != Error::kNone) {
-        return ReplyError(ctx, error);
-      }
-      stored = &opened;
+    const Error error =
+        options.dry_run ? Peek(ctx, name, peeked[i]) : OpenStored(ctx, name, keys[i], opened, true);
+    if (error != Error::kNone) return ReplyError(ctx, error);
+    outcomes[i] = limit::Decide(policies[i], options.dry_run ? peeked[i].stored : opened, options,
+                                now_ms, now_ns);
+    if (outcomes[i].error != Error::kNone) {
+      return ReplyLimitError(ctx, {outcomes[i].error, i}, {policies.begin(), count});
     }
-    slot.outcome = limit::Decide(slot.policy, *stored, options, now_ms, now_ns);
-    if (slot.outcome.error != Error::kNone) {
-      return ReplyLimitError(ctx, {slot.outcome.error, i}, {slots.begin(), count});
-    }
-    allowed = allowed && slot.outcome.allowed;
   }
-  if (allowed && !options.dry_run) {
-    // Each write propagates as SET or DEL, together in the MULTI/EXEC the server wraps around a
-    // command's effects: if the first can be propagated, so can the others.
-    for (LimitSlot& slot : slots) {
-      if (const Error error = CarryOut(ctx, slot.key, slot.outcome); error != Error::kNone) {
+  // Then write all or nothing: each write propagates as SET or DEL, together in the MULTI/EXEC
+  // the server wraps around a command's effects (if the first can be propagated, so can the
+  // others).
+  const limit::CallDecision call =
+      limit::DecideCall({policies.begin(), count}, {outcomes.begin(), count}, options);
+  if (call.write) {
+    for (size_t i = 0; i < count; ++i) {
+      if (const Error error = CarryOut(ctx, keys[i], outcomes[i]); error != Error::kNone) {
         return ReplyError(ctx, error);
       }
     }
+    if (call.refunded > 0) counters.Add(Counter::kTokensRefunded, call.refunded);
   }
-  // One decision for the call (allowed or denied, the costs taken); refunds and settlements count
-  // what they gave back, only when written.
-  uint64_t taken = 0;
-  const bool written = allowed && !options.dry_run;
-  for (const LimitSlot& slot : slots) {
-    if (written && slot.outcome.refunded > 0) {
-      counters.Add(Counter::kTokensRefunded, static_cast<uint64_t>(slot.outcome.refunded));
-    }
-    const int64_t cost = slot.policy.settle ? slot.outcome.taken : slot.policy.cost;
-    if (written && !options.refund && __builtin_add_overflow(taken, cost, &taken)) {
-      taken = UINT64_MAX;
-    }
-  }
-  if (!options.refund && !options.dry_run) CountDecision(allowed, taken);
-
-  // The call's wait: the longest of the policies that refuse, never when one of them can never.
-  int64_t retry_after_ms = 0;
-  for (const LimitSlot& slot : slots) {
-    if (!slot.outcome.allowed) {
-      retry_after_ms = CombineRetryAfterMs(retry_after_ms, slot.outcome.retry_after_ms);
-    }
-  }
-  std::span<const LimitSlot> all{slots.begin(), count};
-  ReplyLimit(ctx, all, allowed, allowed ? 0 : retry_after_ms, options.headers);
+  if (call.counted) CountDecision(call.allowed, call.taken);
+  ReplyLimit(ctx, {{policies.begin(), count}, {outcomes.begin(), count}, call.allowed},
+             call.retry_after_ms, options.headers);
   return REDISMODULE_OK;
 }
 

@@ -213,6 +213,31 @@ Outcome Decide(const Policy& policy, const StoredValue& stored, const Options& o
   return Failed(Error::kAlgorithm);
 }
 
+CallDecision DecideCall(std::span<const Policy> policies, std::span<const Outcome> outcomes,
+                        const Options& options) noexcept {
+  CallDecision call;
+  for (const Outcome& outcome : outcomes) {
+    if (outcome.allowed) continue;
+    call.allowed = false;
+    call.retry_after_ms = CombineRetryAfterMs(call.retry_after_ms, outcome.retry_after_ms);
+  }
+  if (call.allowed) call.retry_after_ms = 0;
+  call.write = call.allowed && !options.dry_run;
+  call.counted = !options.refund && !options.dry_run;
+  if (!call.write) return call;
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    const Outcome& outcome = outcomes[i];
+    const int64_t taken = policies[i].settle ? outcome.taken : policies[i].cost;
+    if (!options.refund && __builtin_add_overflow(call.taken, taken, &call.taken)) {
+      call.taken = UINT64_MAX;
+    }
+    if (__builtin_add_overflow(call.refunded, outcome.refunded, &call.refunded)) {
+      call.refunded = UINT64_MAX;
+    }
+  }
+  return call;
+}
+
 std::size_t FormatHeaderItem(char* out, bool first_item, std::string_view name, char first_key,
                              int64_t first, char second_key, int64_t second) noexcept {
   char* p = out;

@@ -82,6 +82,18 @@ ParseError ParsePolicies(std::span<const std::string_view> words, std::span<Poli
 Outcome Decide(const Policy& policy, const StoredValue& stored, const Options& options,
                int64_t now_ms, int64_t now_ns) noexcept;
 
+// The call's decision from every policy's Outcome (in policy order): all or nothing.
+struct CallDecision {
+  bool allowed = true;         // every policy allows
+  bool write = false;          // carry every Outcome out: allowed, and not DRYRUN
+  int64_t retry_after_ms = 0;  // 0 when allowed; the longest wait of those that refuse; kNever
+  bool counted = false;        // a take (not REFUND, not DRYRUN): one allowed or denied decision
+  uint64_t taken = 0;          // when written: the costs taken (settlements: what they took)
+  uint64_t refunded = 0;       // when written: the tokens given back (REFUND, settlements)
+};
+CallDecision DecideCall(std::span<const Policy> policies, std::span<const Outcome> outcomes,
+                        const Options& options) noexcept;
+
 // The longest item of a RateLimit header list: `, "<name>";q=<int64>;w=<int64>`.
 inline constexpr std::size_t kMaxHeaderItemLength = 2 + 2 + kMaxNameLength + 2 * (3 + 20);
 
