@@ -22,7 +22,7 @@ case "${1:-}" in
   "") ;;
   *) echo "usage: $0 [--long [seconds] | --build]" >&2; exit 2 ;;
 esac
-targets=${SHIELD_FUZZ_TARGETS:-"fuzz_args fuzz_stored fuzz_bucket fuzz_gcra"}
+targets=${SHIELD_FUZZ_TARGETS:-"fuzz_args fuzz_stored fuzz_bucket fuzz_gcra fuzz_limit"}
 
 # clang with libFuzzer and the sanitizer runtimes, and Boost.Multiprecision (header-only).
 missing=()
