@@ -41,12 +41,9 @@ int OneBucket(RedisModuleCtx* ctx, RedisModuleString** argv, int argc, Counter c
     return bucket::Decide(args.limits, stored, operation, args.tokens, now_ms, detail);
   };
   Error error = Error::kNone;
-  const Outcome outcome = operation == Operation::kPeek
-                              ? PeekKey(ctx, argv[1], decide, error)
-                              : DecideKey(ctx, argv[1], true, decide, error);
-  if (error != Error::kNone) return ReplyError(ctx, error);
-  CountOutcome(outcome, operation, args.tokens);
-  return ReplyOutcome(ctx, outcome, verbose);
+  const Outcome outcome =
+      DecideOrPeek(ctx, argv[1], operation == Operation::kPeek, true, decide, error);
+  return FinishOneKey(ctx, error, outcome, operation, args.tokens, verbose);
 }
 
 }  // namespace

@@ -124,11 +124,8 @@ int GcraCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcep
                         Error::kGcraInvalidStored);
   };
   Error error = Error::kNone;
-  const Outcome outcome = args.dry_run ? PeekKey(ctx, argv[1], decide, error)
-                                       : DecideKey(ctx, argv[1], false, decide, error);
-  if (error != Error::kNone) return ReplyError(ctx, error);
-  CountOutcome(outcome, operation, args.tokens);
-  return ReplyOutcome(ctx, outcome, args.verbose);
+  const Outcome outcome = DecideOrPeek(ctx, argv[1], args.dry_run, false, decide, error);
+  return FinishOneKey(ctx, error, outcome, operation, args.tokens, args.verbose);
 }
 
 }  // namespace shield::glue

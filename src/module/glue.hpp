@@ -139,6 +139,14 @@ Outcome PeekKey(RedisModuleCtx* ctx, RedisModuleString* name, DecideFn&& decide,
   return outcome;
 }
 
+// A one-key command's decision: PeekKey for a dry run, DecideKey otherwise.
+template <typename DecideFn>
+Outcome DecideOrPeek(RedisModuleCtx* ctx, RedisModuleString* name, bool dry_run, bool read_expiry,
+                     DecideFn&& decide, Error& error) noexcept {
+  return dry_run ? PeekKey(ctx, name, decide, error)
+                 : DecideKey(ctx, name, read_expiry, decide, error);
+}
+
 // Replies an Outcome: its VERBOSE map, or the algorithm's integer.
 inline int ReplyOutcome(RedisModuleCtx* ctx, const Outcome& outcome, bool verbose) noexcept {
   if (verbose) {
@@ -146,6 +154,14 @@ inline int ReplyOutcome(RedisModuleCtx* ctx, const Outcome& outcome, bool verbos
     return REDISMODULE_OK;
   }
   return RedisModule_ReplyWithLongLong(ctx, outcome.reply);
+}
+
+// The end of a one-key command: the error, or the Outcome counted (CountOutcome) and replied.
+inline int FinishOneKey(RedisModuleCtx* ctx, Error error, const Outcome& outcome,
+                        Operation operation, int64_t tokens, bool verbose) noexcept {
+  if (error != Error::kNone) return ReplyError(ctx, error);
+  CountOutcome(outcome, operation, tokens);
+  return ReplyOutcome(ctx, outcome, verbose);
 }
 
 // ---- command handlers (one per row of the command table) -------------------------------------

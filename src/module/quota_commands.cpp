@@ -31,11 +31,8 @@ int QuotaCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexce
     return quota::Decide(args.limits, args.period, stored, operation, args.tokens, now_ms, detail);
   };
   Error error = Error::kNone;
-  const Outcome outcome = args.dry_run ? PeekKey(ctx, argv[1], decide, error)
-                                       : DecideKey(ctx, argv[1], true, decide, error);
-  if (error != Error::kNone) return ReplyError(ctx, error);
-  CountOutcome(outcome, operation, args.tokens);
-  return ReplyOutcome(ctx, outcome, args.verbose);
+  const Outcome outcome = DecideOrPeek(ctx, argv[1], args.dry_run, true, decide, error);
+  return FinishOneKey(ctx, error, outcome, operation, args.tokens, args.verbose);
 }
 
 }  // namespace shield::glue

@@ -5,8 +5,10 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <string>
 
 #include "core/bucket/bucket.hpp"
+#include "core/common/policy.hpp"
 
 namespace shield {
 
@@ -75,6 +77,25 @@ class FakeKey {
 
   BucketLimits limits_;
   std::optional<StoredBucket> stored_;
+};
+
+// A string key as the store hands it to an algorithm's Decide (its value and expiry), which
+// carries an Outcome out as the glue does. No rule of any algorithm lives here.
+struct StoredString {
+  std::string value;
+  int64_t expire_at_ms = kNoExpiry;
+  bool exists = false;
+
+  StoredValue View() const { return {exists, value, expire_at_ms}; }
+  void Apply(const Outcome& outcome) {
+    if (outcome.write == KeyWrite::kStore) {
+      value = std::string(outcome.Text());
+      expire_at_ms = outcome.expire_at_ms;
+      exists = true;
+    } else if (outcome.write == KeyWrite::kDelete) {
+      *this = {};
+    }
+  }
 };
 
 }  // namespace shield

@@ -13,6 +13,7 @@
 #include "core/gcra/gcra_policy.hpp"
 #include "core/quota/quota_policy.hpp"
 #include "core/window/window_policy.hpp"
+#include "fake_store.hpp"
 
 namespace shield::limit {
 namespace {
@@ -132,20 +133,14 @@ Policy PolicyOf(Algorithm algorithm) {
   return policy;
 }
 
-struct Held {
-  std::string value;
-  int64_t expire_at_ms = kNoExpiry;
-  bool exists = false;
-  StoredValue View() const { return {exists, value, expire_at_ms}; }
-};
+using Held = StoredString;
 
 Held UsedUp(const Policy& policy) {
   Held held;
   Options take;
   Policy two = policy;
   two.cost = 2;
-  const Outcome outcome = Decide(two, held.View(), take, kNowMs, kNowNs);
-  held = {std::string(outcome.Text()), outcome.expire_at_ms, true};
+  held.Apply(Decide(two, held.View(), take, kNowMs, kNowNs));
   return held;
 }
 

@@ -11,6 +11,7 @@
 #include "core/gcra/gcra_policy.hpp"
 #include "core/quota/quota_policy.hpp"
 #include "core/window/window_policy.hpp"
+#include "fake_store.hpp"
 
 namespace shield {
 namespace {
@@ -18,24 +19,7 @@ namespace {
 constexpr int64_t kNowMs = 1'700'000'000'000;
 constexpr int64_t kNowNs = kNowMs * kNanosPerMilli;
 
-// A key as the store hands it to Decide: its value and expiry.
-struct Key {
-  std::string value;
-  int64_t expire_at_ms = kNoExpiry;
-  bool exists = false;
-
-  StoredValue View() const { return {exists, value, expire_at_ms}; }
-  // Carries an Outcome out as the glue does.
-  void Apply(const Outcome& outcome) {
-    if (outcome.write == KeyWrite::kStore) {
-      value = std::string(outcome.Text());
-      expire_at_ms = outcome.expire_at_ms;
-      exists = true;
-    } else if (outcome.write == KeyWrite::kDelete) {
-      *this = {};
-    }
-  }
-};
+using Key = StoredString;
 
 TEST(BucketPolicy, ATakeStoresTheCountLeftWithTheExpiryAtWhichTheBucketIsFull) {
   Key key;

@@ -86,6 +86,17 @@ inline Outcome Failed(Error error) noexcept {
   return outcome;
 }
 
+// Fills the Detail::kFull fields of a limit of `limit` tokens per `window_s` seconds (VERBOSE's
+// capacity and period, and the RateLimit policy's q and w, alike), from its state before the call
+// and after it.
+inline void DescribeLimit(Outcome& outcome, int64_t limit, int64_t window_s,
+                          const PolicyState& before, const PolicyState& after) noexcept {
+  outcome.capacity = outcome.quota = limit;
+  outcome.period_s = outcome.window_s = window_s;
+  outcome.unchanged = before;
+  outcome.committed = after;
+}
+
 // The VERBOSE map of a policy in a call that is `call_allowed` (and so was written), whose own
 // wait is `retry_after_ms` (the policy's, or the call's over several policies).
 inline VerboseValues VerboseOf(const Outcome& outcome, bool call_allowed,

@@ -41,10 +41,9 @@ Outcome Decide(const QuotaLimits& limits, const CalendarPeriod& period, const St
   }
   outcome.allowed = decision.allowed;
   if (detail == Detail::kFull) {
-    outcome.capacity = outcome.quota = limits.limit;
-    outcome.period_s = outcome.window_s = period.length_ms / kMillisPerSecond;
-    outcome.committed = StateOf(limits, decision.after, now_ms);
-    outcome.unchanged = StateOf(limits, decision.before, now_ms);
+    DescribeLimit(outcome, limits.limit, period.length_ms / kMillisPerSecond,
+                  StateOf(limits, decision.before, now_ms),
+                  StateOf(limits, decision.after, now_ms));
     if (!decision.allowed) {
       outcome.retry_after_ms = tokens > limits.limit ? kNever : outcome.unchanged.reset_after_ms;
     }

@@ -43,10 +43,9 @@ Outcome Decide(const WindowLimits& limits, const StoredValue& stored, Operation 
   }
   outcome.allowed = decision.allowed;
   if (detail == Detail::kFull) {
-    outcome.capacity = outcome.quota = limits.limit;
-    outcome.period_s = outcome.window_s = limits.window_ms / kMillisPerSecond;
-    outcome.committed = StateOf(limits, decision.after, now_ms);
-    outcome.unchanged = StateOf(limits, decision.before, now_ms);
+    DescribeLimit(outcome, limits.limit, limits.window_ms / kMillisPerSecond,
+                  StateOf(limits, decision.before, now_ms),
+                  StateOf(limits, decision.after, now_ms));
     if (!decision.allowed) {
       outcome.retry_after_ms = WindowRetryAfterMs(limits, decision.before, tokens, now_ms);
     }
