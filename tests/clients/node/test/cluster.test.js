@@ -5,7 +5,7 @@ const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
 const { RateLimiter } = require("../../../../clients/node");
 const { keySlot } = require("../../../../clients/node/lib/redis");
-const { Cluster } = require("../support");
+const { Cluster, waitFor } = require("../support");
 const { cluster: clients } = require("./clients");
 
 describe("the rate limiter on a cluster", () => {
@@ -57,7 +57,51 @@ describe("the rate limiter on a cluster", () => {
       }
     });
   }
+
+  for (const [kind, connect] of Object.entries(clients)) {
+    it(`through ${kind}, a call sent on a stale slot map after the caller's slot moved is redirected and counted on the new owner`, async () => {
+      const conn = await connect(cluster.ports());
+      try {
+        const limiter = new RateLimiter({ redis: conn.client, denyCache: false, policies: [
+          { name: "per-second", limit: 5, window: 1, burst: 10 },
+          { name: "daily", algorithm: "quota", limit: 1000, period: "day" },
+        ] });
+        const key = `moved-${kind}-${crypto.randomBytes(4).toString("hex")}`;
+        const slot = keySlot(key);
+        assert.equal((await limiter.limit(key)).allowed, true);
+        const from = await cluster.owner(slot);
+        const to = cluster.nodes.find((n) => n !== from);
+        await moveSlot(cluster, slot, from, to);
+        const movedBefore = await redirects(cluster);
+        for (let i = 0; i < 3; i++) assert.equal((await limiter.limit(key)).allowed, true);
+        assert.ok((await redirects(cluster)) > movedBefore, "the old owner answered MOVED");
+        assert.equal(await to.command("GET", `shield:{${key}}:daily`), "4", "counted on the new owner");
+        assert.equal(await from.command("CLUSTER", "COUNTKEYSINSLOT", slot), 0, "nothing counted on the old owner");
+      } finally {
+        await conn.close();
+      }
+    });
+  }
 });
+
+/** Moves a slot and its keys from one primary to another (IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE). */
+async function moveSlot(cluster, slot, from, to) {
+  const fromId = await from.command("CLUSTER", "MYID");
+  const toId = await to.command("CLUSTER", "MYID");
+  await to.command("CLUSTER", "SETSLOT", slot, "IMPORTING", fromId);
+  await from.command("CLUSTER", "SETSLOT", slot, "MIGRATING", toId);
+  const keys = await from.command("CLUSTER", "GETKEYSINSLOT", slot, 100);
+  if (keys.length > 0) await from.command("MIGRATE", "127.0.0.1", to.port, "", 0, 5000, "KEYS", ...keys);
+  for (const node of cluster.nodes) await node.command("CLUSTER", "SETSLOT", slot, "NODE", toId);
+  await waitFor(async () => {
+    for (const node of cluster.nodes) {
+      const slots = await node.command("CLUSTER", "SLOTS");
+      const range = slots.find((r) => r[0] <= slot && slot <= r[1]);
+      if (!range || Number(range[2][1]) !== to.port) return false;
+    }
+    return true;
+  }, { what: `every node to see slot ${slot} on port ${to.port}` });
+}
 
 async function redirects(cluster) {
   let moved = 0;
