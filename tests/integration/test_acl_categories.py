@@ -45,7 +45,17 @@ COMMANDS = [
     (("SHIELD.quota", "k", 10, "DAY"), {"@write", "@fast", "@shield"}),
     (("CL.THROTTLE", "k", 10, 10, 60), {"@write", "@fast", "@shield"}),
     (("SHIELD.gcra", "k", 10, 60), {"@write", "@fast", "@shield"}),
+    (("SHIELD.settle", "k", 10, 60, 1, 2), {"@write", "@fast", "@shield"}),
+    (("SHIELD.limit", 1, "k", "p", "BUCKET", 10, 60), {"@write", "@slow", "@shield"}),
+    (("SHIELD.limit_ro", 1, "k", "p", "BUCKET", 10, 60), {"@read", "@slow", "@shield"}),
 ]
+
+
+def test_every_command_the_server_lists_for_the_module_has_its_categories_checked(acl_server):
+    with RespClient(acl_server.port) as c:
+        listed = c.call("COMMAND", "LIST", "FILTERBY", "MODULE", "SHIELD")
+    names = {name.decode() if isinstance(name, bytes) else name for name in listed}
+    assert {name.lower() for name in names} == {command[0].lower() for command, _ in COMMANDS}
 
 
 @pytest.mark.parametrize("command,categories", COMMANDS, ids=[c[0][0] for c in COMMANDS])
