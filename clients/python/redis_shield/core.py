@@ -1,6 +1,7 @@
 """Policies, decisions, the deny cache and the failure policy: everything the sync and asyncio
 limiters share. No Redis calls here; those are in `Limiter._evaluate` and `AsyncLimiter._evaluate`,
-one `SHIELD.limit` call each (`limit_command` builds it, `limit_results` reads its reply)."""
+one `SHIELD.limit` call each (`limit_command` or `settle_command` builds it, `limit_results` reads
+its reply)."""
 
 import logging
 import math
@@ -98,12 +99,28 @@ class Policy:
         # The hash tag keeps every policy of one key in one cluster slot, as SHIELD.limit needs.
         return f"{prefix}{{{key}}}:{self.name}"
 
-    def spec(self, cost):
-        """This policy's words in SHIELD.limit: `<name> <ALGORITHM> <limit> <period> [BURST <n>] COST <n>`."""
+    def _words(self):
         words = [self.name, self.algorithm.upper(), self.limit, self.period]
         if self.burst is not None:
             words += ["BURST", self.burst]
-        return words + ["COST", self.tokens(cost)]
+        return words
+
+    def spec(self, cost):
+        """This policy's words in SHIELD.limit: `<name> <ALGORITHM> <limit> <period> [BURST <n>] COST <n>`."""
+        return self._words() + ["COST", self.tokens(cost)]
+
+    def settles(self):
+        """Whether a settle adjusts this policy: a bucket or GCRA that takes the call's cost. A
+        window or a quota, or a policy with a fixed `cost`, keeps what the reservation took."""
+        return self.algorithm in ("bucket", "gcra") and self.cost is None
+
+    def settle_spec(self, reserved, actual):
+        """This policy's words in the SHIELD.limit call that settles a reservation of `reserved`
+        at `actual`: `SETTLE <reserved> <actual>` when it `settles()`, else `COST 0` (reported,
+        never written, never refused)."""
+        if self.settles():
+            return self._words() + ["SETTLE", reserved, actual]
+        return self._words() + ["COST", 0]
 
     def quota_units(self, calendar_seconds):
         """(q, w) of the RateLimit-Policy header as SHIELD.limit reports them, for when Redis did not
@@ -208,6 +225,16 @@ def limit_command(policies, prefix, key, cost):
     return words
 
 
+def settle_command(policies, prefix, key, reserved, actual):
+    """The one SHIELD.limit call that settles a reservation of `reserved` for `key` at `actual`:
+    each policy's `settle_spec`. SETTLE never refuses, nor does COST 0, so the call always allows."""
+    keys = [p.redis_key(prefix, key) for p in policies]
+    words = ["SHIELD.limit", len(policies), *keys]
+    for policy in policies:
+        words += policy.settle_spec(reserved, actual)
+    return words
+
+
 def _text(value):
     return value.decode() if isinstance(value, bytes) else value
 
@@ -293,31 +320,37 @@ class DenyCache:
 
 
 class FailureTracker:
-    """Counts every decision taken without Redis (fail-open and fail-closed) and logs them at most
-    once per `log_interval` seconds, with the count since the last line."""
+    """Counts every decision taken without Redis (fail-open and fail-closed) and every settle that
+    Redis did not receive (`lost_settles`), and logs them at most once per `log_interval` seconds,
+    with the counts since the last line."""
 
     def __init__(self, log_interval=10.0, clock=time.monotonic, logger=log):
         self.log_interval = log_interval
         self.clock = clock
         self.logger = logger
         self.counts = {"fail-open": 0, "fail-closed": 0}
-        self._unlogged = {"fail-open": 0, "fail-closed": 0}
+        self.lost_settles = 0
+        self._unlogged = {"fail-open": 0, "fail-closed": 0, "settle-lost": 0}
         self._last_log = None
         self._lock = threading.Lock()
 
     def record(self, source, policies, error):
+        """Counts one failure: `source` is "fail-open", "fail-closed" or "settle-lost"."""
         with self._lock:
-            self.counts[source] += 1
+            if source == "settle-lost":
+                self.lost_settles += 1
+            else:
+                self.counts[source] += 1
             self._unlogged[source] += 1
             now = self.clock()
             if self._last_log is not None and now - self._last_log < self.log_interval:
                 return
             self._last_log = now
-            unlogged, self._unlogged = self._unlogged, {"fail-open": 0, "fail-closed": 0}
+            unlogged, self._unlogged = self._unlogged, {"fail-open": 0, "fail-closed": 0, "settle-lost": 0}
         self.logger.warning(
-            "redis_shield: Redis unavailable (%s); decided without it: %d fail-open, %d fail-closed "
-            "since the last report (policies %s)", error, unlogged["fail-open"], unlogged["fail-closed"],
-            ",".join(p.name for p in policies))
+            "redis_shield: Redis unavailable (%s); decided without it: %d fail-open, %d fail-closed, "
+            "and %d settles lost since the last report (policies %s)", error, unlogged["fail-open"],
+            unlogged["fail-closed"], unlogged["settle-lost"], ",".join(p.name for p in policies))
 
 
 def failure_decision(policies, error, retry_after):
@@ -377,7 +410,62 @@ class LimiterBase:
         self.failures.record(decision.source, policies, text)
         return decision
 
+    def _lost_settle(self, policies, error):
+        """The result of a settle that Redis did not receive: the reservation's estimate stands."""
+        text = f"{type(error).__name__}: {error}"
+        self.failures.record("settle-lost", policies, text)
+        return Decision(True, None, 0.0, 0.0, (), (), tuple(policies), source="settle-lost", error=text)
+
     @staticmethod
     def _check_cost(cost):
         if not isinstance(cost, int) or cost <= 0:
             raise ValueError("cost must be a positive integer")
+
+    @staticmethod
+    def _check_actual(actual):
+        if not isinstance(actual, int) or isinstance(actual, bool) or actual < 0:
+            raise ValueError("actual must be an integer, zero or more")
+
+
+class ReservationBase:
+    """What `Reservation` and `AsyncReservation` share: the reservation's decision and whether it
+    was settled. A reservation is truthy when it was allowed."""
+
+    def __init__(self, limiter, policies, key, estimate, decision):
+        self.limiter = limiter
+        self.policies = tuple(policies)
+        self.key = key
+        self.estimate = estimate
+        self.decision = decision  # the reservation's Decision: allowed, or refused as `consume` refuses
+        self.settled = None  # the settle's Decision, once settled (None when closed without settle())
+        self._done = False
+        self._lock = threading.Lock()
+
+    @property
+    def allowed(self):
+        return self.decision.allowed
+
+    def __bool__(self):
+        return self.decision.allowed
+
+    def __repr__(self):
+        state = "settled" if self._done else "open"
+        return (f"<{type(self).__name__} key={self.key!r} estimate={self.estimate} "
+                f"allowed={self.allowed} source={self.decision.source} {state}>")
+
+    def _begin_settle(self, actual):
+        """Checks that this reservation can be settled once, at `actual`; marks it settled. True when
+        there is something to send to Redis (the reservation was made by Redis)."""
+        LimiterBase._check_actual(actual)
+        with self._lock:
+            if self._done:
+                raise RuntimeError(f"this reservation of {self.key!r} was already settled")
+            if not self.decision.allowed:
+                raise RuntimeError(f"this reservation of {self.key!r} was refused: it holds nothing to settle")
+            self._done = True
+        return self.decision.source == "redis"
+
+    def _close(self):
+        """Leaving the `with` block: a reservation never settled keeps its estimate (no call)."""
+        with self._lock:
+            self._done = True

@@ -1,9 +1,9 @@
 """The limiters: `Limiter` over redis-py's `Redis` or `RedisCluster`, `AsyncLimiter` over
 `redis.asyncio.Redis` or `redis.asyncio.cluster.RedisCluster`.
 
-Every Redis call of each is in its `_evaluate(policies, key, cost)`: one `SHIELD.limit` call that
+Every Redis call of each is in its `_evaluate(policies, command)`: one `SHIELD.limit` call that
 decides every policy at the same instant and takes each one's cost only when all of them allow
-(all or nothing, atomic on the server). Its keys share a hash tag, so in a cluster the call goes
+(all or nothing, atomic on the server), or settles a reservation (`reserve`, then `settle`). Its keys share a hash tag, so in a cluster the call goes
 to one node (redis-py finds the keys with COMMAND GETKEYS). The call is sent as a pipeline of one
 command: redis-py's cluster clients retry a plain command on a dead node five times, 0.25 s apart,
 but a pipeline as often as `cluster_error_retry_attempts` says (`connect_kwargs`).
@@ -16,9 +16,11 @@ import time
 import redis
 import redis.asyncio
 
-from .core import DenyCache, FailureTracker, LimiterBase, Policy, decide, limit_command, limit_results
+from .core import (DenyCache, FailureTracker, LimiterBase, Policy, ReservationBase, decide, limit_command,
+                   limit_results, settle_command)
 
-__all__ = ["Limiter", "AsyncLimiter", "Policy", "DenyCache", "FailureTracker", "connect_kwargs"]
+__all__ = ["Limiter", "AsyncLimiter", "Reservation", "AsyncReservation", "Policy", "DenyCache", "FailureTracker",
+           "connect_kwargs"]
 
 
 def connect_kwargs(timeout, cluster=False):
@@ -58,10 +60,10 @@ class Limiter(LimiterBase):
         client = factory.from_url(url, **connect_kwargs(timeout, cluster))
         return cls(client, policies, **options)
 
-    def _evaluate(self, policies, key, cost):
+    def _evaluate(self, policies, command):
         """The one place that talks to Redis: one SHIELD.limit call, the per-policy results."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.execute_command(*limit_command(policies, self.prefix, key, cost))
+        pipe.execute_command(*command)
         [reply] = pipe.execute()
         return limit_results(policies, reply)
 
@@ -73,10 +75,27 @@ class Limiter(LimiterBase):
         if cached is not None:
             return cached
         try:
-            results = self._evaluate(policies, key, cost)
+            results = self._evaluate(policies, limit_command(policies, self.prefix, key, cost))
         except (redis.RedisError, OSError) as error:
             return self._failed(policies, error)
         return self._settle(cache_key, decide(policies, results))
+
+    def reserve(self, key, estimate, policies=None):
+        """Reserves `estimate` for work whose cost is known only when it ends: takes `estimate` from
+        every policy, as `consume(key, estimate)` does (one SHIELD.limit call), and returns a
+        `Reservation` holding that Decision. `reservation.settle(actual)` then settles it; used as
+        a context manager, a reservation left without `settle()` keeps the estimate."""
+        policies = self._policies(policies)
+        return Reservation(self, policies, key, estimate, self.consume(key, estimate, policies))
+
+    def _settle_reservation(self, reservation, actual):
+        policies = reservation.policies
+        try:
+            results = self._evaluate(policies, settle_command(policies, self.prefix, reservation.key,
+                                                              reservation.estimate, actual))
+        except (redis.RedisError, OSError) as error:
+            return self._lost_settle(policies, error)
+        return decide(policies, results)
 
     def acquire(self, key, cost=1, policies=None, *, max_wait=1.0, jitter=0.1):
         """Like `consume`, but when refused sleeps the reply's retry-after (plus up to `jitter` of it)
@@ -107,10 +126,10 @@ class AsyncLimiter(LimiterBase):
         client = factory.from_url(url, **connect_kwargs(timeout, cluster))
         return cls(client, policies, **options)
 
-    async def _evaluate(self, policies, key, cost):
+    async def _evaluate(self, policies, command):
         """The one place that talks to Redis: one SHIELD.limit call, the per-policy results."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.execute_command(*limit_command(policies, self.prefix, key, cost))
+        pipe.execute_command(*command)
         [reply] = await pipe.execute()
         return limit_results(policies, reply)
 
@@ -121,10 +140,28 @@ class AsyncLimiter(LimiterBase):
         if cached is not None:
             return cached
         try:
-            results = await self._evaluate(policies, key, cost)
+            results = await self._evaluate(policies, limit_command(policies, self.prefix, key, cost))
         except (redis.RedisError, OSError) as error:
             return self._failed(policies, error)
         return self._settle(cache_key, decide(policies, results))
+
+    def reserve(self, key, estimate, policies=None):
+        """`Limiter.reserve` for asyncio: `await limiter.reserve(key, estimate)` gives an
+        `AsyncReservation`, and so does `async with limiter.reserve(key, estimate) as reservation:`
+        (leaving the block without `await reservation.settle(actual)` keeps the estimate)."""
+        return _PendingReservation(self, self._policies(policies), key, estimate)
+
+    async def _reserve(self, policies, key, estimate):
+        return AsyncReservation(self, policies, key, estimate, await self.consume(key, estimate, policies))
+
+    async def _settle_reservation(self, reservation, actual):
+        policies = reservation.policies
+        try:
+            results = await self._evaluate(policies, settle_command(policies, self.prefix, reservation.key,
+                                                                    reservation.estimate, actual))
+        except (redis.RedisError, OSError) as error:
+            return self._lost_settle(policies, error)
+        return decide(policies, results)
 
     async def acquire(self, key, cost=1, policies=None, *, max_wait=1.0, jitter=0.1):
         loop = asyncio.get_running_loop()
@@ -139,3 +176,70 @@ class AsyncLimiter(LimiterBase):
     async def close(self):
         await self.client.close()
 
+
+
+class Reservation(ReservationBase):
+    """An estimate taken by `Limiter.reserve`, to settle once the real cost is known.
+
+    `decision` is the reservation's Decision (`allowed`, or refused as `consume` refuses: then there
+    is nothing to settle). `settle(actual)` sends one SHIELD.limit call: `SETTLE <estimate> <actual>`
+    on every bucket and GCRA policy (the difference is given back, or taken even beyond what the
+    bucket holds: a debt of at most one period's refill), `COST 0` on the others (a window or a
+    quota keeps the estimate). It returns the Decision after the call, which always allows. A second
+    `settle`, or a `settle` of a refused reservation, raises RuntimeError. When Redis does not answer,
+    the settle is lost: the estimate stands, the limiter's `failures.lost_settles` counts it, the
+    `redis_shield` logger says so, and the Decision's `source` is "settle-lost". A reservation that
+    Redis did not make (fail-open) has nothing in Redis to settle: `settle` returns its decision.
+    """
+
+    def settle(self, actual):
+        if not self._begin_settle(actual):
+            self.settled = self.decision
+        else:
+            self.settled = self.limiter._settle_reservation(self, actual)
+        return self.settled
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self._close()
+        return False
+
+
+class AsyncReservation(ReservationBase):
+    """`Reservation` for `AsyncLimiter`: `await reservation.settle(actual)`, `async with`."""
+
+    async def settle(self, actual):
+        if not self._begin_settle(actual):
+            self.settled = self.decision
+        else:
+            self.settled = await self.limiter._settle_reservation(self, actual)
+        return self.settled
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc_info):
+        self._close()
+        return False
+
+
+class _PendingReservation:
+    """What `AsyncLimiter.reserve` returns: awaited, or entered with `async with`, it reserves."""
+
+    def __init__(self, limiter, policies, key, estimate):
+        limiter._check_cost(estimate)
+        self._args = (policies, key, estimate)
+        self._limiter = limiter
+        self._reservation = None
+
+    def __await__(self):
+        return self._limiter._reserve(*self._args).__await__()
+
+    async def __aenter__(self):
+        self._reservation = await self._limiter._reserve(*self._args)
+        return self._reservation
+
+    async def __aexit__(self, *exc_info):
+        return await self._reservation.__aexit__(*exc_info)
