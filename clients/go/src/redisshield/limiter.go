@@ -42,7 +42,7 @@ type Limiter struct {
 	opts     LimiterOptions
 	cache    *denyCache
 	failures failureLog
-	stats    struct{ calls, cacheHits, failOpen, failClosed int64 }
+	stats    struct{ calls, cacheHits, failOpen, failClosed, settlesLost int64 }
 }
 
 // NewLimiter checks the policies and makes a Limiter over client.
@@ -180,15 +180,18 @@ type Stats struct {
 	CacheHits  int64 // calls the deny cache refused without Redis
 	FailOpen   int64 // calls allowed because Redis did not answer
 	FailClosed int64 // calls refused because Redis did not answer
+	// SettlesLost counts Reservation.Settle calls that Redis did not receive: their estimate stood.
+	SettlesLost int64
 }
 
 // Stats returns the limiter's counters.
 func (l *Limiter) Stats() Stats {
 	return Stats{
-		Calls:      atomic.LoadInt64(&l.stats.calls),
-		CacheHits:  atomic.LoadInt64(&l.stats.cacheHits),
-		FailOpen:   atomic.LoadInt64(&l.stats.failOpen),
-		FailClosed: atomic.LoadInt64(&l.stats.failClosed),
+		Calls:       atomic.LoadInt64(&l.stats.calls),
+		CacheHits:   atomic.LoadInt64(&l.stats.cacheHits),
+		FailOpen:    atomic.LoadInt64(&l.stats.failOpen),
+		FailClosed:  atomic.LoadInt64(&l.stats.failClosed),
+		SettlesLost: atomic.LoadInt64(&l.stats.settlesLost),
 	}
 }
 
@@ -238,10 +241,11 @@ func (l *Limiter) failed(err error, now time.Time) Result {
 	res.Err = err
 	if allowed {
 		atomic.AddInt64(&l.stats.failOpen, 1)
+		l.failures.record(failedOpen, err, now)
 	} else {
 		atomic.AddInt64(&l.stats.failClosed, 1)
+		l.failures.record(failedClosed, err, now)
 	}
-	l.failures.record(allowed, err, now)
 	return res
 }
 
@@ -268,7 +272,17 @@ func combine(parts []PolicyResult) Result {
 // decides all the policies at once and takes each one's cost only when all allow: a refused call
 // takes nothing from any policy.
 func (l *Limiter) decide(ctx context.Context, key string, cost int64) ([]PolicyResult, error) {
-	args := make([]interface{}, 0, 2+len(l.policies)*9)
+	return l.call(ctx, l.limitArgs(key, cost))
+}
+
+// limitArgs is the SHIELD.limit call that takes cost from every policy of key.
+func (l *Limiter) limitArgs(key string, cost int64) []interface{} {
+	return l.args(key, func(p Policy) []interface{} { return []interface{}{"COST", p.cost(cost)} })
+}
+
+// args is a SHIELD.limit call over every policy of key, each policy's words ending with tail(p).
+func (l *Limiter) args(key string, tail func(p Policy) []interface{}) []interface{} {
+	args := make([]interface{}, 0, 2+len(l.policies)*10)
 	args = append(args, "SHIELD.limit", len(l.policies))
 	for _, p := range l.policies {
 		args = append(args, l.Key(key, p.Name))
@@ -290,9 +304,15 @@ func (l *Limiter) decide(ctx context.Context, key string, cost int64) ([]PolicyR
 		case Quota:
 			args = append(args, "QUOTA", p.Limit, string(p.Calendar))
 		}
-		args = append(args, "COST", p.cost(cost))
+		args = append(args, tail(p)...)
 	}
-	replies, err := l.client.do(ctx, []command{{key: l.Key(key, l.policies[0].Name), args: args}})
+	return args
+}
+
+// call sends one SHIELD.limit call (args: its words, the keys from the third on) to the node that
+// serves its keys and reads its reply.
+func (l *Limiter) call(ctx context.Context, args []interface{}) ([]PolicyResult, error) {
+	replies, err := l.client.do(ctx, []command{{key: args[2].(string), args: args}})
 	if err != nil {
 		return nil, err
 	}
@@ -408,7 +428,8 @@ func jitter(wait time.Duration) time.Duration {
 	return time.Duration(rand.Int63n(int64(most) + 1))
 }
 
-// failureLog logs failure decisions at most once per interval, with how many there were.
+// failureLog logs failure decisions and lost settles at most once per interval, with how many
+// there were.
 type failureLog struct {
 	interval time.Duration
 	logger   func(string)
@@ -416,14 +437,26 @@ type failureLog struct {
 	last     time.Time
 	open     int64
 	closed   int64
+	lost     int64
 }
 
-func (f *failureLog) record(open bool, err error, now time.Time) {
+type failure int
+
+const (
+	failedOpen   failure = iota // a call allowed without Redis
+	failedClosed                // a call refused without Redis
+	settleLost                  // a settle Redis did not receive
+)
+
+func (f *failureLog) record(kind failure, err error, now time.Time) {
 	f.mu.Lock()
-	if open {
+	switch kind {
+	case failedOpen:
 		f.open++
-	} else {
+	case failedClosed:
 		f.closed++
+	default:
+		f.lost++
 	}
 	if !f.last.IsZero() && now.Sub(f.last) < f.interval {
 		f.mu.Unlock()
@@ -431,7 +464,10 @@ func (f *failureLog) record(open bool, err error, now time.Time) {
 	}
 	message := fmt.Sprintf("redisshield: Redis did not decide (%v): %d calls allowed (fail-open) and %d refused (fail-closed) since the last such line",
 		err, f.open, f.closed)
-	f.last, f.open, f.closed = now, 0, 0
+	if f.lost > 0 {
+		message += fmt.Sprintf(", and %d settles lost (their estimates stood)", f.lost)
+	}
+	f.last, f.open, f.closed, f.lost = now, 0, 0, 0
 	f.mu.Unlock()
 	f.logger(message)
 }
