@@ -121,12 +121,33 @@ export interface AcquireResult extends RateLimitResult {
   waitedMs: number;
 }
 
+/** What reserve() resolves to: the reservation's result, and settle() to call once the real cost is known. */
+export interface Reservation extends RateLimitResult {
+  readonly key: string;
+  /** the tokens reserved from every policy */
+  readonly estimate: number;
+  /** true once settle() was called (even when Redis lost the settle) */
+  readonly settled: boolean;
+  /**
+   * Settles at `actual` (zero or a positive integer): bucket and gcra policies are given back the
+   * difference or take the overrun (into debt, at most one window's refill); window and quota
+   * policies are given back the difference when `actual` is lower and keep the estimate otherwise.
+   * Resolves to the result after the settle (`degraded` when Redis lost it). Rejects when called
+   * twice, or on a refused reservation (it took nothing).
+   */
+  settle(actual: number): Promise<RateLimitResult>;
+}
+
 export interface RateLimiterStats {
   calls: number;
   redisCalls: number;
   cacheHits: number;
   failOpen: number;
   failClosed: number;
+  /** settles sent to Redis */
+  settles: number;
+  /** settles Redis failed or did not confirm within the timeout */
+  settlesLost: number;
 }
 
 export class RateLimiter {
@@ -135,6 +156,8 @@ export class RateLimiter {
   readonly stats: RateLimiterStats;
   limit(key: string, options?: { cost?: number }): Promise<RateLimitResult>;
   acquire(key: string, options?: { cost?: number; maxWait?: number; jitter?: number }): Promise<AcquireResult>;
+  /** Takes `estimate` (a positive integer) from every policy, as limit(key, { cost: estimate }), to settle later. */
+  reserve(key: string, estimate: number): Promise<Reservation>;
 }
 
 export class TimeoutError extends Error {}

@@ -92,6 +92,48 @@ function summarize(policyResults, extra, overall) {
   return result;
 }
 
+/** Shield's numbers as they are: remaining <= limit always (a burst's limit is the burst). */
+function policyResults(decision) {
+  return decision.decisions.map((d) => ({
+    name: d.policy.name,
+    algorithm: d.policy.algorithm,
+    allowed: d.allowed,
+    remaining: d.remaining,
+    limit: d.limit,
+    window: d.window,
+    retryAfterMs: d.retryAfterMs,
+    resetMs: d.resetMs,
+  }));
+}
+
+/** Bucket and GCRA policies settle with SETTLE (and may go into debt); window and quota ones cannot. */
+const settles = (policy) => policy.algorithm === "bucket" || policy.algorithm === "gcra";
+
+/**
+ * What RateLimiter#reserve resolves to: the reservation's result (every field of limit()'s), its
+ * `key` and `estimate`, and settle(actual) to call once, when the real cost is known.
+ */
+class Reservation {
+  constructor(limiter, key, estimate, result) {
+    Object.assign(this, result);
+    this.key = key;
+    this.estimate = estimate;
+    this.settled = false;
+    Object.defineProperty(this, "limiter", { value: limiter, enumerable: false });
+  }
+
+  /** Settles the reservation at `actual` (zero or a positive integer); resolves to the result after it. */
+  async settle(actual) {
+    if (this.settled) throw new Error("redis-shield: this reservation is already settled");
+    if (!this.allowed) throw new Error("redis-shield: a refused reservation took nothing: there is nothing to settle");
+    if (!Number.isSafeInteger(actual) || actual < 0) {
+      throw new TypeError(`redis-shield: actual must be zero or a positive integer, not ${JSON.stringify(actual)}`);
+    }
+    this.settled = true;
+    return this.limiter._settle(this, actual);
+  }
+}
+
 class RateLimiter {
   /**
    * @param {object} options
@@ -120,8 +162,8 @@ class RateLimiter {
     this.denyCache = cache === false ? null : new DenyCache(cache.maxEntries || 10000);
     this.logger = options.logger || console;
     this.logInterval = options.logInterval === undefined ? 60000 : options.logInterval;
-    this.stats = { calls: 0, redisCalls: 0, cacheHits: 0, failOpen: 0, failClosed: 0 };
-    this.pendingLog = { open: 0, closed: 0, error: null };
+    this.stats = { calls: 0, redisCalls: 0, cacheHits: 0, failOpen: 0, failClosed: 0, settles: 0, settlesLost: 0 };
+    this.pendingLog = { open: 0, closed: 0, settlesLost: 0, error: null };
     this.lastLog = -Infinity;
   }
 
@@ -147,22 +189,75 @@ class RateLimiter {
     } catch (error) {
       return this._failed(error);
     }
-    // Shield's numbers as they are: remaining <= limit always (a burst's limit is the burst).
-    const policyResults = decision.decisions.map((d) => ({
-      name: d.policy.name,
-      algorithm: d.policy.algorithm,
-      allowed: d.allowed,
-      remaining: d.remaining,
-      limit: d.limit,
-      window: d.window,
-      retryAfterMs: d.retryAfterMs,
-      resetMs: d.resetMs,
-    }));
-    const result = summarize(policyResults, {}, decision);
+    const result = summarize(policyResults(decision), {}, decision);
     if (!result.allowed && result.retryAfterMs > 0 && this.denyCache) {
       this.denyCache.set(cacheKey, Date.now() + result.retryAfterMs, result);
     }
     return result;
+  }
+
+  /**
+   * Reserves `estimate` tokens from every policy for `key` (limit() with that cost: all or nothing,
+   * the failure policy and the deny cache apply). Resolves to a Reservation: limit()'s result, with
+   * settle(actual) to call once the real cost is known.
+   */
+  async reserve(key, estimate) {
+    if (!Number.isSafeInteger(estimate) || estimate <= 0) {
+      throw new TypeError(`redis-shield: estimate must be a positive integer, not ${JSON.stringify(estimate)}`);
+    }
+    const result = await this.limit(key, { cost: estimate });
+    return new Reservation(this, key, estimate, result);
+  }
+
+  /**
+   * The settle of an allowed reservation. Bucket and GCRA policies: one SHIELD.limit call with
+   * SETTLE <estimate> <actual> (gives the difference back, or takes the overrun even into debt;
+   * never refuses). Window and quota policies keep the estimate, and are given back
+   * `estimate - actual` (a SHIELD.limit REFUND call of those policies alone, before the settle)
+   * when the actual cost is lower; in the settle call they have COST 0 (reported, not written).
+   * A reservation decided without Redis (degraded) was not taken: its settle sends nothing.
+   */
+  async _settle(reservation, actual) {
+    const { key, estimate } = reservation;
+    if (reservation.degraded) {
+      const result = { ...reservation };
+      for (const field of ["key", "estimate", "settled"]) delete result[field];
+      return result;
+    }
+    this.stats.settles++;
+    const counted = this.policies.filter((p) => !settles(p));
+    const costs = this.policies.map((p) => (settles(p) ? { reserved: estimate, actual } : 0));
+    let decision;
+    try {
+      if (actual < estimate && counted.length > 0) {
+        this.stats.redisCalls++;
+        await withTimeout(shieldCall(this.transport, this.prefix, key, counted, counted.map(() => estimate - actual), ["REFUND"]), this.timeout);
+      }
+      this.stats.redisCalls++;
+      decision = await withTimeout(shieldCall(this.transport, this.prefix, key, this.policies, costs), this.timeout);
+    } catch (error) {
+      return this._settleLost(error);
+    }
+    return summarize(policyResults(decision), {}, decision);
+  }
+
+  /** A settle Redis did not take (or did not confirm in time): counted, logged, and nothing retried. */
+  _settleLost(error) {
+    const now = Date.now();
+    const results = this.policies.map((p) => ({
+      name: p.name,
+      algorithm: p.algorithm,
+      allowed: true,
+      remaining: null,
+      ...policyQuota(p, now),
+      retryAfterMs: 0,
+      resetMs: 0,
+    }));
+    this.stats.settlesLost++;
+    this.pendingLog.settlesLost++;
+    this.pendingLog.error = error;
+    if (now - this.lastLog >= this.logInterval) this._logFailures(now);
+    return summarize(results, { degraded: true, error });
   }
 
   /**
@@ -224,15 +319,16 @@ class RateLimiter {
   }
 
   _logFailures(now) {
-    const { open, closed, error } = this.pendingLog;
+    const { open, closed, settlesLost, error } = this.pendingLog;
     const since = this.lastLog === -Infinity ? "" : ` in the last ${Math.round((now - this.lastLog) / 1000)} s`;
+    const lost = settlesLost > 0 ? `, and ${settlesLost} settle(s) lost` : "";
     this.logger.warn(
       `redis-shield: Redis unavailable (${error && error.message}): ${open} request(s) allowed (fail-open) and ` +
-        `${closed} refused (fail-closed) without Redis${since}`,
+        `${closed} refused (fail-closed) without Redis${lost}${since}`,
     );
     this.lastLog = now;
-    this.pendingLog = { open: 0, closed: 0, error: null };
+    this.pendingLog = { open: 0, closed: 0, settlesLost: 0, error: null };
   }
 }
 
-module.exports = { RateLimiter, TimeoutError, DenyCache };
+module.exports = { RateLimiter, Reservation, TimeoutError, DenyCache };

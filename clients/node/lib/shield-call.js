@@ -4,7 +4,9 @@
 // One decision is one SHIELD.limit call over all of a limiter's policies, one key per policy:
 //   SHIELD.limit <n> <key>... <name> BUCKET|GCRA <limit> <window> [BURST <n>] COST <cost>
 //                             | <name> WINDOW <limit> <window> COST <cost>
-//                             | <name> QUOTA <limit> HOUR|DAY|MONTH COST <cost> ...
+//                             | <name> QUOTA <limit> HOUR|DAY|MONTH COST <cost> ...  [REFUND]
+// A settle (RateLimiter#reserve, Reservation#settle) writes `SETTLE <reserved> <actual>` in place of
+// `COST <cost>` for a bucket or GCRA policy.
 // Shield decides every policy at the same instant and takes each policy's cost only when every
 // policy allows: all or nothing, in one round trip, with nothing to give back on a refusal.
 
@@ -14,19 +16,21 @@ function policyKey(prefix, key, policy) {
   return `${prefix}{${key}}:${policy.name}`;
 }
 
-/** The words of one policy in a SHIELD.limit call. */
+/** The words of one policy in a SHIELD.limit call; `cost` is a number (COST) or, for a bucket or
+ * GCRA policy, { reserved, actual } (SETTLE). */
 function policyWords(policy, cost) {
   const words = [policy.name, policy.algorithm.toUpperCase(), policy.limit];
   if (policy.algorithm === "quota") words.push(policy.period);
   else words.push(policy.window);
   if (policy.burst !== undefined) words.push("BURST", policy.burst);
-  words.push("COST", cost);
+  if (cost !== null && typeof cost === "object") words.push("SETTLE", cost.reserved, cost.actual);
+  else words.push("COST", cost);
   return words;
 }
 
-/** The whole command of one decision. */
-function limitCommand(keys, policies, costs) {
-  return ["SHIELD.limit", keys.length, ...keys, ...policies.flatMap((policy, i) => policyWords(policy, costs[i]))];
+/** The whole command of one decision; `flags` are SHIELD.limit's words after the policies (REFUND). */
+function limitCommand(keys, policies, costs, flags = []) {
+  return ["SHIELD.limit", keys.length, ...keys, ...policies.flatMap((policy, i) => policyWords(policy, costs[i])), ...flags];
 }
 
 /** A reply map (RESP2 flat field/value array, RESP3 Map, or a plain object) as a Map. */
@@ -80,15 +84,15 @@ function parseLimitReply(reply, policies) {
 
 /**
  * Takes `costs[i]` tokens for `policies[i]` for caller `key`, all or nothing, in one SHIELD.limit
- * call. Resolves to { allowed, retryAfterMs, violated, decisions }, each decision being
+ * call (gives them back with `flags` ["REFUND"]; settles with a cost { reserved, actual }). Resolves to { allowed, retryAfterMs, violated, decisions }, each decision being
  * { allowed, remaining, limit, window, retryAfterMs, resetMs, policy } as Shield reports it after
  * the call. Rejects when Redis fails (an error reply included: Shield then wrote nothing); the
  * caller applies the failure policy.
  */
-async function shieldCall(transport, prefix, key, policies, costs) {
+async function shieldCall(transport, prefix, key, policies, costs, flags = []) {
   const keys = policies.map((policy) => policyKey(prefix, key, policy));
   // The first key routes the call: every key of the call shares its hash tag, hence its slot.
-  const [reply] = await transport.send(keys[0], [limitCommand(keys, policies, costs)]);
+  const [reply] = await transport.send(keys[0], [limitCommand(keys, policies, costs, flags)]);
   if (reply instanceof Error) throw reply;
   return parseLimitReply(reply, policies);
 }

@@ -7,6 +7,7 @@ import {
   type Policy,
   type RateLimitResult,
   type AcquireResult,
+  type Reservation,
   type MiddlewareOptions,
 } from "redis-shield";
 
@@ -28,6 +29,12 @@ async function use(): Promise<void> {
   const header: string = result.headers["RateLimit-Policy"];
   const waited: AcquireResult = await limiter.acquire("user:42", { maxWait: 500 });
   console.log(allowed, remaining, retryAfter, violated, header, waited.waitedMs, limiter.stats.cacheHits);
+  const reservation: Reservation = await limiter.reserve("user:42", 500);
+  if (reservation.allowed) {
+    const settled: RateLimitResult = await reservation.settle(120);
+    const estimate: number = reservation.estimate;
+    console.log(settled.remaining, estimate, reservation.settled, limiter.stats.settlesLost);
+  }
 }
 
 const options: MiddlewareOptions = { limiter, key: { header: "x-api-key" }, trustedProxies: ["10.0.0.0/8"], exempt: ["/health", /^\/static\//] };
@@ -42,3 +49,12 @@ void wrong;
 // @ts-expect-error: a window has no burst
 const noBurst: Policy = { name: "w", algorithm: "window", limit: 1, window: 60, burst: 2 };
 void noBurst;
+
+async function misuse(): Promise<void> {
+  // @ts-expect-error: reserve() takes the estimate as a number, not an options object
+  await limiter.reserve("user:42", { cost: 5 });
+  const reservation = await limiter.reserve("user:42", 5);
+  // @ts-expect-error: settle() takes the actual cost
+  await reservation.settle();
+}
+void misuse;
