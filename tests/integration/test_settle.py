@@ -46,6 +46,14 @@ def test_a_refund_or_a_settle_that_gives_back_repays_the_debt_first(r):
     assert r.execute_command("SHIELD.settle", k, 10, 10, 5, 0) == 2  # 3 repay the debt, 2 are left
 
 
+def test_a_policy_of_cost_zero_reports_a_debt_in_its_reset_time(r):
+    k = key()
+    r.execute_command("SHIELD.settle", k, 10, 10, 0, 15)  # 10 taken, 5 owed: 5 s of refill
+    reply = r.execute_command("SHIELD.limit", 1, k, "b", "BUCKET", 10, 10, "COST", 0)
+    policy = dict(zip(reply[7][0][::2], reply[7][0][1::2]))
+    assert policy["remaining"] == 0 and policy["reset_after_ms"] > 14_000
+
+
 def test_settle_counts_what_it_took_and_gave(make_server):
     r = make_server().client()
     k = key()

@@ -85,7 +85,8 @@ Outcome Decide(const BucketLimits& limits, const StoredValue& stored, Operation 
   if (detail == Detail::kFull) {
     Describe(limits, outcome);
     outcome.unchanged = StateOf(limits, decision.before);
-    outcome.committed = StateOf(limits, decision.after);
+    // A take of nothing changes nothing, not even a debt's stall (which a write would clear).
+    outcome.committed = tokens == 0 ? outcome.unchanged : StateOf(limits, decision.after);
     outcome.retry_after_ms = decision.allowed ? 0 : RetryAfterMs(limits, decision.before, tokens);
   }
   return outcome;

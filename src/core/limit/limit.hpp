@@ -95,7 +95,8 @@ CallDecision DecideCall(std::span<const Policy> policies, std::span<const Outcom
                         const Options& options) noexcept;
 
 // The longest item of a RateLimit header list: `, "<name>";q=<int64>;w=<int64>`.
-inline constexpr std::size_t kMaxHeaderItemLength = 2 + 2 + kMaxNameLength + 2 * (3 + 20);
+inline constexpr std::size_t kMaxHeaderItemLength =
+    2 + 2 + kMaxNameLength + std::size_t{2} * (3 + 20);
 
 // Writes one item of a RateLimit header list (draft-ietf-httpapi-ratelimit-headers-12) at `out`
 // (kMaxHeaderItemLength bytes): `"<name>";<first_key>=<first>;<second_key>=<second>`, after ", "
