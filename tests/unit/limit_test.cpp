@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +59,11 @@ struct BadCase {
   Error error;
   std::size_t policy;
 };
+
+// gtest prints a parameter it cannot name byte by byte, padding included.
+void PrintTo(const BadCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
 class BadPolicies : public testing::TestWithParam<BadCase> {};
 
@@ -182,6 +188,12 @@ std::vector<Pair> EveryPair() {
     }
   }
   return pairs;
+}
+
+void PrintTo(const Pair& p, std::ostream* os) {
+  *os << kAlgorithmNames[static_cast<std::size_t>(p.first)] << (p.first_used_up ? " used up" : "")
+      << " and " << kAlgorithmNames[static_cast<std::size_t>(p.second)]
+      << (p.second_used_up ? " used up" : "");
 }
 
 class EveryPairOfAlgorithms : public testing::TestWithParam<Pair> {};
