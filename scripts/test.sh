@@ -59,7 +59,7 @@ SHIELD_BUILD_DIR="$root/build-asan" SHIELD_BUILD_TYPE=Debug "$root/scripts/build
 # drops the flag before ASan sees it.
 gcc -shared -fPIC -O2 -o "$root/build-asan/nodeepbind.so" "$root/tests/support/nodeepbind.c" -ldl
 (cd "$root/build-asan" &&
-  ctest --output-on-failure --timeout 900 -LE 'cluster|integration|packaging|chaos' &&
+  ctest --output-on-failure --timeout 900 -LE 'cluster|integration|packaging|chaos|clients' &&
   SHIELD_SERVER_PRELOAD="$root/build-asan/nodeepbind.so:$(gcc -print-file-name=libasan.so)" \
     ctest --output-on-failure --timeout 900 -R '^integration_(redis7|valkey9[.]1)$')
 
