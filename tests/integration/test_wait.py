@@ -284,3 +284,55 @@ def test_wait_is_refused_in_cluster_mode(make_server):
         with pytest.raises(redis.ResponseError, match="WAIT is not available in cluster mode"):
             r.execute_command("SHIELD.absorb", k, 1, 60, "WAIT", 100)
         assert r.execute_command("SHIELD.absorb", k, 1, 60, "WAIT", 0) == 0
+
+
+def test_a_key_overwritten_with_another_type_while_waiting_gives_the_waiter_wrongtype(make_server):
+    server = make_server()
+    k = key()
+    with server.client() as r:
+        assert r.execute_command("SHIELD.absorb", k, 1, 1) == 0
+        waiter = Waiter(server, "SHIELD.absorb", k, 1, 1, "WAIT", 10000)
+        wait_for_blocked(server, 1)
+        r.delete(k)
+        r.rpush(k, "x")
+        reply = waiter.result()
+        assert isinstance(reply, RespError) and str(reply).startswith("WRONGTYPE"), reply
+        assert r.lrange(k, 0, -1) == ["x"]
+    waiter.close()
+
+
+def test_tokens_taken_by_another_command_move_the_grant_and_past_its_wait_refuse_it(make_server):
+    server = make_server()
+    k = key()
+    with server.client() as r:
+        assert r.execute_command("SHIELD.absorb", k, 1, 1) == 0
+        waiter = Waiter(server, "SHIELD.absorb", k, 1, 1, "WAIT", 1500, "VERBOSE")
+        wait_for_blocked(server, 1)
+        # SHIELD.settle takes a token the bucket does not have: a second of debt, so the token the
+        # waiter expected comes a second later than planned, past its 1.5 s.
+        assert r.execute_command("SHIELD.settle", k, 1, 1, 0, 1) == -1
+        reply = waiter.result()
+        reply = dict(zip(reply[::2], reply[1::2]))
+        assert reply["allowed"] == 0 and reply["retry_after_ms"] > 0, reply
+        assert counters(server)["wait_timeouts"] == 1
+    waiter.close()
+
+
+def test_a_primary_turned_replica_unblocks_its_waiters_with_the_servers_error_and_writes_nothing(make_server):
+    primary = make_server()
+    other = make_server()
+    k = key()
+    with primary.client() as r:
+        assert r.execute_command("SHIELD.absorb", k, 1, 60) == 0
+        before = r.pexpiretime(k)
+        waiter = Waiter(primary, "SHIELD.absorb", k, 1, 60, "WAIT", 100_000)
+        wait_for_blocked(primary, 1)
+        r.execute_command("REPLICAOF", "127.0.0.1", other.port)
+        reply = waiter.result()
+        assert isinstance(reply, (RespError, ConnectionError, OSError)), reply
+        if isinstance(reply, RespError):
+            assert str(reply).startswith("UNBLOCKED"), reply
+        assert blocked_clients(primary) == 0
+        assert counters(primary)["granted_after_wait"] == 0
+        assert before > 0
+    waiter.close()
