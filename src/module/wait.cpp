@@ -88,6 +88,8 @@ int64_t RealNowNs() noexcept {
 // A queue's key in queues_by_key: the database number, then the key's name.
 class QueueKey {
  public:
+  // inline_ is raw storage on purpose: only the bytes the key needs are written.
+  // cppcheck-suppress uninitMemberVar
   QueueKey(int db, std::string_view name) noexcept
       : size_(sizeof(int32_t) + name.size()),
         data_(size_ <= sizeof inline_ ? inline_ : static_cast<char*>(RedisModule_Alloc(size_))) {
@@ -111,12 +113,13 @@ class QueueKey {
 
 Queue* FindQueue(int db, RedisModuleString* name) noexcept {
   QueueKey key(db, View(name));
-  int missing = 0;
-  return static_cast<Queue*>(RedisModule_DictGetC(queues_by_key, key.data(), key.size(), &missing));
+  void* found = RedisModule_DictGetC(queues_by_key, key.data(), key.size(), nullptr);
+  return static_cast<Queue*>(found);
 }
 
 Queue* NewQueue(int db, RedisModuleString* name) noexcept {
-  auto* queue = new (RedisModule_Alloc(sizeof(Queue))) Queue{};
+  auto* queue = static_cast<Queue*>(RedisModule_Alloc(sizeof(Queue)));
+  new (queue) Queue();
   queue->db = db;
   queue->name = RedisModule_CreateStringFromString(nullptr, name);
   QueueKey key(db, View(name));
@@ -139,18 +142,19 @@ void DestroyQueue(RedisModuleCtx* ctx, Queue* queue) noexcept {
   RedisModule_Free(queue);
 }
 
-// A blocked client's key in waiters_by_client: its handle's address.
-struct ClientKey {
-  explicit ClientKey(const RedisModuleBlockedClient* client) noexcept
-      : address(reinterpret_cast<uintptr_t>(client)) {}
-  uintptr_t address;
-};
+// A blocked client's key in waiters_by_client: its handle's address, in this one place that the
+// dictionary reads and copies it from.
+uintptr_t client_key = 0;
+
+void* ClientKey(const RedisModuleBlockedClient* client) noexcept {
+  client_key = reinterpret_cast<uintptr_t>(client);
+  return &client_key;
+}
 
 Waiter* FindWaiter(const RedisModuleBlockedClient* client) noexcept {
-  ClientKey key(client);
-  int missing = 0;
-  return static_cast<Waiter*>(
-      RedisModule_DictGetC(waiters_by_client, &key.address, sizeof key.address, &missing));
+  void* found =
+      RedisModule_DictGetC(waiters_by_client, ClientKey(client), sizeof client_key, nullptr);
+  return static_cast<Waiter*>(found);
 }
 
 void Append(Queue* queue, Waiter* waiter) noexcept {
@@ -161,8 +165,7 @@ void Append(Queue* queue, Waiter* waiter) noexcept {
   queue->last = waiter;
   ++queue->count;
   ++waiters_total;
-  ClientKey key(waiter->client);
-  RedisModule_DictSetC(waiters_by_client, &key.address, sizeof key.address, waiter);
+  RedisModule_DictSetC(waiters_by_client, ClientKey(waiter->client), sizeof client_key, waiter);
 }
 
 // Takes a waiter out of its queue and the client map, and counts its wait.
@@ -176,8 +179,7 @@ void Detach(Waiter* waiter, int64_t now_ns) noexcept {
   --waiters_total;
   waiter->queue = nullptr;
   waiter->prev = waiter->next = nullptr;
-  ClientKey key(waiter->client);
-  RedisModule_DictDelC(waiters_by_client, &key.address, sizeof key.address, nullptr);
+  RedisModule_DictDelC(waiters_by_client, ClientKey(waiter->client), sizeof client_key, nullptr);
   if (now_ns > waiter->arrived_ns) {
     counters.Add(Counter::kWaitTimeMs,
                  static_cast<uint64_t>((now_ns - waiter->arrived_ns) / kNanosPerMilli));
@@ -438,7 +440,8 @@ bool Room(const Queue* queue) noexcept {
 
 void Block(RedisModuleCtx* ctx, Queue* queue, const wait::Request& request, bool verbose,
            int64_t now_ns, int64_t deadline_ns, const wait::Grant& grant) noexcept {
-  auto* waiter = new (RedisModule_Alloc(sizeof(Waiter))) Waiter{};
+  auto* waiter = static_cast<Waiter*>(RedisModule_Alloc(sizeof(Waiter)));
+  new (waiter) Waiter();
   waiter->request = request;
   waiter->verbose = verbose;
   waiter->arrived_ns = now_ns;
