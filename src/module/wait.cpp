@@ -27,9 +27,9 @@ size_t waiters_total = 0;
 namespace {
 
 // The bounds (module configuration shield.wait-max-per-key and shield.wait-max-total). A waiter
-// costs the server about 33 KB (the reply client RedisModule_BlockClient allocates for each
+// costs the server 32 to 36 KB (the reply client RedisModule_BlockClient allocates for each
 // blocked client; Shield's own part is a few hundred bytes: docs/commands.md, WAIT), so the
-// default for the node is 10,000 waiters, about 330 MB.
+// default for the node is 10,000 waiters, about 350 MB.
 constexpr long long kDefaultMaxPerKey = 1000;
 constexpr long long kDefaultMaxTotal = 10'000;
 constexpr long long kMaxConfigured = 1'000'000'000;

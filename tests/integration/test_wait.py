@@ -336,3 +336,23 @@ def test_a_primary_turned_replica_unblocks_its_waiters_with_the_servers_error_an
         assert counters(primary)["granted_after_wait"] == 0
         assert before > 0
     waiter.close()
+
+
+def test_a_waiter_in_resp3_is_granted_its_verbose_map_as_a_map(make_server):
+    server = make_server()
+    k = key()
+    with server.client() as r:
+        assert r.execute_command("SHIELD.absorb", k, 1, 1) == 0
+        connection = RespClient(server.port, protocol=3, timeout=30)
+        result = {}
+        thread = threading.Thread(
+            target=lambda: result.update(reply=connection.call("SHIELD.absorb", k, 1, 1, "WAIT", 10000, "VERBOSE")),
+            daemon=True)
+        thread.start()
+        wait_for_blocked(server, 1)
+        thread.join(30)
+        reply = result["reply"]
+        assert isinstance(reply, dict), reply
+        assert reply["allowed"] == 1 and reply["remaining"] == 0 and reply["retry_after_ms"] == 0
+        assert reply["reset_after_ms"] == 1000
+        connection.close()
