@@ -2,6 +2,7 @@
 // shapes its reply with the core's data.
 #include "core/bucket/bucket_policy.hpp"
 #include "module/glue.hpp"
+#include "module/wait.hpp"
 
 namespace shield::glue {
 namespace {
@@ -18,7 +19,8 @@ BucketArgs ParseOneBucket(RedisModuleString** argv, int argc, const BucketSyntax
   return args;
 }
 
-constexpr BucketSyntax kAbsorbSyntax{.tokens_required = false, .verbose = true};
+constexpr BucketSyntax kAbsorbSyntax{.tokens_required = false, .verbose = true, .wait = true};
+constexpr BucketSyntax kInspectSyntax{.tokens_required = false, .verbose = true};
 constexpr BucketSyntax kRefundSyntax{.tokens_required = true, .verbose = false};
 
 // A bucket of one absorb_multi call.
@@ -28,6 +30,22 @@ struct MultiSlot {
   Outcome outcome;
 };
 
+// SHIELD.absorb with WAIT, or on a node where someone waits (wait.hpp).
+int AbsorbWaiting(RedisModuleCtx* ctx, RedisModuleString* name, const BucketArgs& args,
+                  int64_t now_ms) noexcept {
+  // The latest grant must still store its expiry.
+  if (args.wait_ms > 0) {
+    if (const Error error = CheckExpiry(args, now_ms + args.wait_ms); error != Error::kNone) {
+      return ReplyError(ctx, error);
+    }
+  }
+  const wait::Request request{.algorithm = wait::Algorithm::kBucket,
+                              .bucket = args.limits,
+                              .gcra = {},
+                              .tokens = args.tokens};
+  return WaitCall(ctx, name, request, args.verbose, args.wait_ms, now_ms * kNanosPerMilli);
+}
+
 // Absorb, inspect and refund: one bucket, one operation.
 int OneBucket(RedisModuleCtx* ctx, RedisModuleString** argv, int argc, Counter command,
               const BucketSyntax& syntax, Operation operation) noexcept {
@@ -35,6 +53,9 @@ int OneBucket(RedisModuleCtx* ctx, RedisModuleString** argv, int argc, Counter c
   const int64_t now_ms = NowMs();
   const BucketArgs args = ParseOneBucket(argv, argc, syntax, now_ms);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
+  if (operation == Operation::kTake && NeedsWaitPath(args.wait_ms)) [[unlikely]] {
+    return AbsorbWaiting(ctx, argv[1], args, now_ms);
+  }
   const bool verbose = args.verbose || operation == Operation::kPeek;
   const Detail detail = verbose ? Detail::kFull : Detail::kReply;
   const auto decide = [&](const StoredValue& stored) {
@@ -66,7 +87,7 @@ int AbsorbCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
 // anything. Changes nothing: no write, no keyspace event, no propagation, no re-encoding.
 // Errors: as SHIELD.absorb's.
 int InspectCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  return OneBucket(ctx, argv, argc, Counter::kInspectCalls, kAbsorbSyntax, Operation::kPeek);
+  return OneBucket(ctx, argv, argc, Counter::kInspectCalls, kInspectSyntax, Operation::kPeek);
 }
 
 // SHIELD.absorb_multi <key> <capacity>[:<burst>] <period> <tokens> [...] [VERBOSE]

@@ -109,6 +109,17 @@ inline CommandArg kAbsorbArgs[] = {
     Integer("tokens", REDISMODULE_CMD_ARG_OPTIONAL),
     Token("BURST", REDISMODULE_ARG_TYPE_INTEGER, "n"),
     Token("VERBOSE", REDISMODULE_ARG_TYPE_PURE_TOKEN),
+    Token("WAIT", REDISMODULE_ARG_TYPE_INTEGER, "ms"),
+    {},
+};
+// SHIELD.inspect: SHIELD.absorb's arguments without WAIT.
+inline CommandArg kInspectArgs[] = {
+    Key(),
+    Integer("capacity"),
+    Integer("period"),
+    Integer("tokens", REDISMODULE_CMD_ARG_OPTIONAL),
+    Token("BURST", REDISMODULE_ARG_TYPE_INTEGER, "n"),
+    Token("VERBOSE", REDISMODULE_ARG_TYPE_PURE_TOKEN),
     {},
 };
 inline CommandArg kGcraArgs[] = {
@@ -119,6 +130,7 @@ inline CommandArg kGcraArgs[] = {
     Token("BURST", REDISMODULE_ARG_TYPE_INTEGER, "n"),
     Token("VERBOSE", REDISMODULE_ARG_TYPE_PURE_TOKEN),
     Token("DRYRUN", REDISMODULE_ARG_TYPE_PURE_TOKEN),
+    Token("WAIT", REDISMODULE_ARG_TYPE_INTEGER, "ms"),
     {},
 };
 inline CommandArg kRefundArgs[] = {
@@ -258,7 +270,7 @@ inline const CommandSpec kCommands[] = {
           "O(1)", "1.0.0", -4, kAbsorbKeySpecs, kAbsorbArgs)},
     {"SHIELD.inspect", "readonly fast", "read fast", 1, 1, 1, InspectCommand,
      Info("Replies what SHIELD.absorb would (VERBOSE), changing nothing.", "O(1)", "2.0.0", -4,
-          kInspectKeySpecs, kAbsorbArgs)},
+          kInspectKeySpecs, kInspectArgs)},
     {"SHIELD.absorb_multi", "write deny-oom", "write slow", 1, -4, 4, AbsorbMultiCommand,
      Info("Takes tokens from several buckets, all or nothing.",
           "O(N log N) for N buckets, at most 1000", "2.0.0", -5, kMultiKeySpecs, kMultiArgs)},

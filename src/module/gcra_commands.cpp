@@ -9,6 +9,7 @@
 #include "core/common/int_parse.hpp"
 #include "core/gcra/gcra_policy.hpp"
 #include "module/glue.hpp"
+#include "module/wait.hpp"
 
 namespace shield::glue {
 namespace {
@@ -35,7 +36,8 @@ int ReplyBadInteger(RedisModuleCtx* ctx, std::string_view arg) noexcept {
   return REDISMODULE_OK;
 }
 
-constexpr BucketSyntax kGcraSyntax{.tokens_required = false, .verbose = true, .dry_run = true};
+constexpr BucketSyntax kGcraSyntax{
+    .tokens_required = false, .verbose = true, .dry_run = true, .wait = true};
 
 }  // namespace
 
@@ -117,6 +119,17 @@ int GcraCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcep
     return ReplyError(ctx, error);
   }
 
+  if (!args.dry_run && NeedsWaitPath(args.wait_ms)) [[unlikely]] {
+    // The latest grant must still store its TAT.
+    const int64_t deadline_ns = now_ns + std::max<int64_t>(args.wait_ms, 0) * kNanosPerMilli;
+    if (const Error error = CheckTatRoom(limits->tolerance_ns, deadline_ns, Error::kPeriodTooLarge);
+        args.wait_ms > 0 && error != Error::kNone) {
+      return ReplyError(ctx, error);
+    }
+    const wait::Request request{
+        .algorithm = wait::Algorithm::kGcra, .bucket = {}, .gcra = *limits, .tokens = args.tokens};
+    return WaitCall(ctx, argv[1], request, args.verbose, args.wait_ms, now_ns);
+  }
   const Detail detail = args.verbose ? Detail::kFull : Detail::kReply;
   const Operation operation = args.dry_run ? Operation::kPeek : Operation::kTake;
   const auto decide = [&](const StoredValue& stored) {

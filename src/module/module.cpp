@@ -11,6 +11,7 @@
 // command_table.hpp uses the types of redismodule.h.
 #include "module/command_table.hpp"
 #include "module/glue.hpp"
+#include "module/wait.hpp"
 
 namespace shield::glue {
 namespace {
@@ -170,6 +171,7 @@ extern "C" __attribute__((visibility("default"))) int RedisModule_OnLoad(
     if (RegisterCommand(ctx, spec) == REDISMODULE_ERR) return REDISMODULE_ERR;
   }
   if (RedisModule_RegisterInfoFunc(ctx, InfoCallback) == REDISMODULE_ERR) return REDISMODULE_ERR;
+  if (RegisterWait(ctx) == REDISMODULE_ERR) return REDISMODULE_ERR;
   RegisterStatsReceivers(ctx);
   return REDISMODULE_OK;
 }

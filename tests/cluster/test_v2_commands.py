@@ -23,7 +23,8 @@ COUNTERS = []
 # The counters generate_traffic leaves alone (it calls no CL.THROTTLE, gcra, window, quota or
 # stats_reset, limit, limit_ro or settle, and no write fails to propagate); it moves every other one.
 UNMOVED_BY_TRAFFIC = {"throttle_calls", "gcra_calls", "window_calls", "quota_calls", "propagation_errors",
-                      "stats_reset_calls", "limit_calls", "limit_ro_calls", "settle_calls"}
+                      "stats_reset_calls", "limit_calls", "limit_ro_calls", "settle_calls", "waited",
+                      "granted_after_wait", "wait_timeouts", "wait_time_ms"}
 VERBOSE_FIELDS = ["allowed", "remaining", "capacity", "period", "retry_after_ms", "reset_after_ms"]
 # Counters a SHIELD.stats call adds to the node it runs on; its own reply already counts it.
 ONE_STATS_CALL = {"calls": 1, "stats_calls": 1}

@@ -7,7 +7,7 @@ import pytest
 from shield_servers import RespClient
 
 # The value a token argument names, as the docs write it (`BURST <n>`, `TIMEOUT <ms>`).
-TOKEN_VALUES = {"BURST": "n", "TIMEOUT": "ms"}
+TOKEN_VALUES = {"BURST": "n", "TIMEOUT": "ms", "WAIT": "ms"}
 
 
 def shield_commands(c):

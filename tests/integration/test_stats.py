@@ -10,7 +10,8 @@ from shield_servers import RespClient
 FIELDS = ["calls", "allowed", "denied", "errors", "tokens_absorbed", "tokens_refunded", "buckets_reset",
           "absorb_calls", "inspect_calls", "absorb_multi_calls", "refund_calls", "reset_calls", "stats_calls",
           "throttle_calls", "gcra_calls", "window_calls", "quota_calls", "propagation_errors",
-          "stats_reset_calls", "limit_calls", "limit_ro_calls", "settle_calls"]
+          "stats_reset_calls", "limit_calls", "limit_ro_calls", "settle_calls", "waited", "granted_after_wait",
+          "wait_timeouts", "wait_time_ms"]
 MAX = 2**63 - 1
 
 
@@ -53,7 +54,8 @@ def run_known_sequence(r):
             "buckets_reset": 2, "absorb_calls": 3, "inspect_calls": 3, "absorb_multi_calls": 2,
             "refund_calls": 1, "reset_calls": 1, "stats_calls": 0, "throttle_calls": 0, "gcra_calls": 0, "window_calls": 0,
             "quota_calls": 0, "propagation_errors": 0, "stats_reset_calls": 0, "limit_calls": 0,
-            "limit_ro_calls": 0, "settle_calls": 0}
+            "limit_ro_calls": 0, "settle_calls": 0, "waited": 0, "granted_after_wait": 0, "wait_timeouts": 0,
+            "wait_time_ms": 0}
 
 
 def test_stats_of_a_fresh_server_are_zero(make_server):

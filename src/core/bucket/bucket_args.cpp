@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/common/int_parse.hpp"
+#include "core/wait/wait.hpp"
 
 namespace shield {
 
@@ -57,15 +58,19 @@ BucketArgs ParseBucketArgs(std::span<const std::string_view> args,
   if (args.size() < 2) return {Error::kArity};
   BucketText text{args[0], args[1], std::nullopt, std::nullopt};
   std::size_t i = 2;
+  const auto is_wait = [&](std::string_view word) {
+    return syntax.wait && EqualsIgnoringCase(word, "WAIT");
+  };
   const auto is_option = [&](std::string_view word) {
     return IsBurst(word) || (syntax.verbose && IsVerbose(word)) ||
-           (syntax.dry_run && EqualsIgnoringCase(word, "DRYRUN"));
+           (syntax.dry_run && EqualsIgnoringCase(word, "DRYRUN")) || is_wait(word);
   };
   if (i < args.size() && (syntax.tokens_required || !is_option(args[i]))) text.tokens = args[i++];
   if (syntax.tokens_required && !text.tokens) return {Error::kArity};
 
   bool verbose = false;
   bool dry_run = false;
+  std::optional<std::string_view> wait;
   for (; i < args.size(); ++i) {
     if (syntax.verbose && IsVerbose(args[i])) {
       if (verbose) return {Error::kSyntax};
@@ -76,13 +81,23 @@ BucketArgs ParseBucketArgs(std::span<const std::string_view> args,
     } else if (IsBurst(args[i]) && i + 1 < args.size()) {
       if (text.burst) return {Error::kSyntax};
       text.burst = args[++i];
+    } else if (is_wait(args[i]) && i + 1 < args.size()) {
+      if (wait) return {Error::kSyntax};
+      wait = args[++i];
     } else {
       return {Error::kArity};
     }
   }
   BucketArgs parsed = ParseValues(text);
+  if (parsed.error != Error::kNone) return parsed;
   parsed.verbose = verbose;
   parsed.dry_run = dry_run;
+  if (wait) {
+    const auto wait_ms = ParseStrictInt64(*wait);
+    if (!wait_ms || *wait_ms < 0 || *wait_ms > wait::kMaxWaitMs) return {Error::kWait};
+    if (dry_run) return {Error::kWaitDryRun};
+    parsed.wait_ms = *wait_ms;
+  }
   return parsed;
 }
 

@@ -14,11 +14,15 @@
 
 namespace shield {
 
+// A call without WAIT.
+inline constexpr int64_t kNoWait = -1;
+
 // What a bucket command accepts after <key> <capacity> <period>.
 struct BucketSyntax {
   bool tokens_required;  // refund: tokens is not optional
   bool verbose;          // accepts VERBOSE
   bool dry_run = false;  // accepts DRYRUN (SHIELD.gcra)
+  bool wait = false;     // accepts WAIT <ms> (SHIELD.absorb, SHIELD.gcra)
 };
 
 // One bucket of a call: its limits, the tokens the call costs, and whether it asked for VERBOSE.
@@ -29,12 +33,14 @@ struct BucketArgs {
   bool has_burst = false;
   bool verbose = false;
   bool dry_run = false;
+  int64_t wait_ms = kNoWait;  // WAIT's milliseconds, or kNoWait
 };
 
 // Parses `<capacity> <period> [<tokens>] [BURST <n>] [VERBOSE]` (the arguments after the key).
 // Structure first: an argument where an option should be that is not one is kArity, an option
 // given twice is kSyntax. Then values in the original's order: capacity, period, tokens, then
-// burst, then the period's size in milliseconds and the time to fill a BURST bucket.
+// burst, then the period's size in milliseconds and the time to fill a BURST bucket; WAIT's
+// value last (kWait: an integer from 0 to wait::kMaxWaitMs), and WAIT with DRYRUN is kWaitDryRun.
 BucketArgs ParseBucketArgs(std::span<const std::string_view> args,
                            const BucketSyntax& syntax) noexcept;
 

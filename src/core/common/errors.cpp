@@ -89,6 +89,15 @@ std::string_view ErrorReply(Error error) noexcept {
       return "ERR key appears more than once in SHIELD.limit";
     case Error::kSettleAmount:
       return "ERR reserved and actual must be zero or positive integers";
+    case Error::kWait:
+      return "ERR WAIT must be an integer of milliseconds from 0 to 86400000";
+    case Error::kWaitDryRun:
+      return "ERR WAIT cannot be combined with DRYRUN";
+    case Error::kWaitCluster:
+      return "ERR WAIT is not available in cluster mode: a waiting call could be granted after its "
+             "key's slot moved to another node (use WAIT 0, or wait in the client)";
+    case Error::kWaitReadonly:
+      return "READONLY You can't write against a read only replica.";
     case Error::kWrongType:
       return "WRONGTYPE Operation against a key holding the wrong kind of value";
   }

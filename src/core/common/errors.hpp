@@ -56,6 +56,12 @@ enum class Error {
   kDuplicatePolicy,
   kDuplicateLimitKey,
   kSettleAmount,  // SETTLE, SHIELD.settle: reserved or actual is not a non-negative integer
+  // WAIT (SHIELD.absorb, SHIELD.gcra): not an integer from 0 to a day of milliseconds; given with
+  // DRYRUN; a wait in cluster mode; a grant on a node that is no longer a primary.
+  kWait,
+  kWaitDryRun,
+  kWaitCluster,
+  kWaitReadonly,
 };
 
 // The exact error reply for `error` (the original module's wording, or Redis's for WRONGTYPE).

@@ -39,6 +39,13 @@ enum class Counter : std::size_t {
   kLimitCalls,
   kLimitRoCalls,
   kSettleCalls,
+  // WAIT: calls that waited, those granted after waiting, those refused after waiting (their
+  // wait could no longer be met, or CLIENT UNBLOCK), and the milliseconds every waiting call
+  // waited, summed.
+  kWaited,
+  kGrantedAfterWait,
+  kWaitTimeouts,
+  kWaitTimeMs,
   kCount,
 };
 inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::kCount);
@@ -64,7 +71,11 @@ inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {"c
                                                                               "stats_reset_calls",
                                                                               "limit_calls",
                                                                               "limit_ro_calls",
-                                                                              "settle_calls"};
+                                                                              "settle_calls",
+                                                                              "waited",
+                                                                              "granted_after_wait",
+                                                                              "wait_timeouts",
+                                                                              "wait_time_ms"};
 
 // A counter added to the enum without a name would reply an empty field.
 constexpr bool EveryCounterIsNamed() {
