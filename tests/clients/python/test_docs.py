@@ -1,4 +1,5 @@
-"""Every snippet of docs/clients/python*.md runs, as pasted, against a real server.
+"""Every snippet of docs/clients/python*.md, and the ```python blocks of README.md, runs, as pasted,
+against a real server.
 
 The only change made to a snippet: the ports it names, 6379 (Shield) and 8080 (the demo), become
 this test's server's port and a free port. Then:
@@ -26,6 +27,7 @@ from pyclient_support import CLIENT, HERE, REPO, client_env
 from shield_servers import free_port
 
 DOCS = sorted((REPO / "docs" / "clients").glob("python*.md"))
+README = REPO / "README.md"  # only its ```python blocks: its other blocks are test_docs_pages.py's
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.M | re.S)
 EXPECTED = re.compile(r"^\s*print\(.*\)\s+# (.+)$")
 
@@ -59,10 +61,12 @@ HARNESS = textwrap.dedent("""
 
 def snippets():
     found = []
-    for document in DOCS:
+    for document in [*DOCS, README]:
         text = document.read_text()
         blocks = [(m.group(1), m.group(2), text[:m.start()].count("\n") + 1) for m in FENCE.finditer(text)]
         for index, (lang, body, line) in enumerate(blocks):
+            if document == README and lang != "python":
+                continue
             if lang in ("python", "bash"):
                 following = blocks[index + 1] if index + 1 < len(blocks) else None
                 output = following[1] if following and following[0] == "text" and \
