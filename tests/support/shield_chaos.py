@@ -15,7 +15,8 @@ What it does, per mode (`nowait`, then `wait`), on a fresh cluster each time:
 2. Runs load from `--threads` threads, each with its own unmodified redis-py `RedisCluster`, on
    `--buckets` buckets: single buckets (half that run dry, half that never do) and pairs sharing a
    hash tag. The mix is SHIELD.absorb (sometimes VERBOSE or 2 tokens), SHIELD.absorb_multi on a pair
-   (sometimes VERBOSE), SHIELD.inspect and SHIELD.refund. Each bucket is written by one thread only,
+   (sometimes VERBOSE), SHIELD.limit on a pair (two BUCKET policies, all or nothing: the model reads
+   it as absorb_multi), SHIELD.inspect and SHIELD.refund. Each bucket is written by one thread only,
    so a bucket's calls form one sequence. In `wait` mode the client sends `WAIT 1 <--wait-ms>` on the
    same connection right after every call that wrote (see "Tracing" below) and records its reply.
 3. Meanwhile, the main thread injects one fault at a time, at random times and of random kinds
@@ -149,6 +150,7 @@ BUSY = (5000, 86400)     # never runs dry in a run: every absorb writes
 PAIR_SHORT = (4, 240)    # {g}:s of an absorb_multi pair: runs dry, refills 1 token per 60 s
 PAIR_LONG = (500, 86400) # {g}:l
 
+TAKES = ("SHIELD.absorb", "SHIELD.absorb_multi", "SHIELD.limit")  # the calls that take tokens
 SLACK_US = 5_000         # added to every window: server clocks are read to the millisecond
 TRANSIENT = {"MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "timeout",
              "conn_refused", "conn_reset", "conn_closed", "conn_other", "ttl_exhausted",
@@ -251,6 +253,8 @@ def wrote(op, reply):
         if reply and isinstance(reply[0], list):
             return verbose_allowed(reply[0])
         return all(v >= 0 for v in reply)
+    if op == "SHIELD.limit":
+        return verbose_allowed(reply)
     return False
 
 
@@ -316,6 +320,8 @@ class Call:
     def keys(self):
         if self.op == "SHIELD.absorb_multi":
             return [self.args[i] for i in range(0, len(self.args) - 3, 4)]
+        if self.op == "SHIELD.limit":
+            return list(self.args[1:1 + self.args[0]])
         return [self.args[0]]
 
     def as_dict(self):
@@ -369,10 +375,13 @@ class Load:
         s, l_ = self.buckets[unit[1]], self.buckets[unit[2]]
         x = rng.random()
         pair = (s.key, s.capacity, s.period, 1, l_.key, l_.capacity, l_.period, 1)
-        if x < 0.65:
+        if x < 0.45:
             return "SHIELD.absorb_multi", pair
-        if x < 0.75:
+        if x < 0.55:
             return "SHIELD.absorb_multi", pair + ("VERBOSE",)
+        if x < 0.75:  # the same take as one SHIELD.limit call of two bucket policies, cost 1 each
+            return "SHIELD.limit", (2, s.key, l_.key, "s", "BUCKET", s.capacity, s.period,
+                                    "l", "BUCKET", l_.capacity, l_.period)
         if x < 0.90:
             b = s if rng.random() < 0.5 else l_
             return "SHIELD.inspect", (b.key, b.capacity, b.period)
@@ -996,8 +1005,7 @@ class Chaos:
         ops = Counter(c.op for c in calls)
         granted_calls = sum(1 for c in calls if c.error is None and c.op != "SHIELD.inspect"
                             and c.op != "SHIELD.refund" and wrote(c.op, c.reply))
-        denied_calls = sum(1 for c in calls if c.error is None and c.op in ("SHIELD.absorb",
-                                                                            "SHIELD.absorb_multi")
+        denied_calls = sum(1 for c in calls if c.error is None and c.op in TAKES
                            and not wrote(c.op, c.reply))
         retries = Counter()
         for r in self.load.retries:
@@ -1133,11 +1141,38 @@ def valid_reply(c, buckets):
         if isinstance(r[0], list):
             return all(verbose_ok(x) for x in r)
         return all(isinstance(x, int) and x >= -1 for x in r)
+    if c.op == "SHIELD.limit":
+        return limit_reply_ok(r, [buckets[k] for k in c.keys()])
     if c.op == "SHIELD.inspect":
         return isinstance(r, list) and verbose_ok(r)
     if c.op == "SHIELD.refund":
         return isinstance(r, int) and 0 <= r <= buckets[c.args[0]].capacity
     return False
+
+
+LIMIT_POLICY_FIELDS = ["name", "algorithm", "allowed", "remaining", "limit", "window", "reset_after_ms",
+                       "retry_after_ms"]
+
+
+def limit_reply_ok(r, buckets):
+    """SHIELD.limit's RESP2 reply for the chaos pair: its four fields, one policy per bucket, each
+    policy's remaining within 0..its limit, and violated naming exactly the policies that refused."""
+    if not isinstance(r, list) or r[::2] != ["allowed", "retry_after_ms", "violated", "policies"]:
+        return False
+    fields = dict(zip(r[::2], r[1::2]))
+    policies = fields["policies"]
+    if not isinstance(policies, list) or len(policies) != len(buckets):
+        return False
+    refused = []
+    for p, b in zip(policies, buckets):
+        if not isinstance(p, list) or p[::2] != LIMIT_POLICY_FIELDS:
+            return False
+        f = dict(zip(p[::2], p[1::2]))
+        if f["algorithm"] != "bucket" or f["limit"] != b.capacity or not 0 <= f["remaining"] <= b.capacity:
+            return False
+        if not f["allowed"]:
+            refused.append(f["name"])
+    return fields["violated"] == refused and fields["allowed"] == (0 if refused else 1)
 
 
 def verbose_ok(fields):
@@ -1156,13 +1191,15 @@ def take_of(c, key):
         return int(c.args[3]) if len(c.args) > 3 and c.args[3] != "VERBOSE" else 1
     if c.op == "SHIELD.absorb_multi":
         return int(c.args[4 * i + 3])
+    if c.op == "SHIELD.limit":
+        return 1  # no COST: one token from every policy
     if c.op == "SHIELD.refund":
         return -int(c.args[3])
     return 0
 
 
 def writes_key(c, key):
-    return c.op in ("SHIELD.absorb", "SHIELD.absorb_multi", "SHIELD.refund") and wrote(c.op, c.reply)
+    return c.op in (*TAKES, "SHIELD.refund") and wrote(c.op, c.reply)
 
 
 def value_after(c, key):
@@ -1171,6 +1208,8 @@ def value_after(c, key):
     r = c.reply
     if c.op == "SHIELD.absorb_multi":
         r = r[i]
+    if c.op == "SHIELD.limit":
+        r = dict(zip(r[::2], r[1::2]))["policies"][i]
     if isinstance(r, list):
         return dict(zip(r[::2], r[1::2]))["remaining"]
     return r
