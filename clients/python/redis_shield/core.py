@@ -1,7 +1,7 @@
 """Policies, decisions, the deny cache and the failure policy: everything the sync and asyncio
 limiters share. No Redis calls here; those are in `Limiter._evaluate` and `AsyncLimiter._evaluate`,
-one `SHIELD.limit` call each (`limit_command` or `settle_command` builds it, `limit_results` reads
-its reply)."""
+one `SHIELD.limit` call each (`limit_command`, `refund_command` or `settle_command` builds it,
+`limit_results` reads its reply)."""
 
 import logging
 import math
@@ -113,6 +113,11 @@ class Policy:
         """Whether a settle adjusts this policy: a bucket or GCRA that takes the call's cost. A
         window or a quota, or a policy with a fixed `cost`, keeps what the reservation took."""
         return self.algorithm in ("bucket", "gcra") and self.cost is None
+
+    def refunds(self):
+        """Whether a settle below the estimate gives this policy the difference back with REFUND
+        (while the reservation's charge still counts): a window or a quota that takes the call's cost."""
+        return self.algorithm in ("window", "quota") and self.cost is None
 
     def settle_spec(self, reserved, actual):
         """This policy's words in the SHIELD.limit call that settles a reservation of `reserved`
@@ -233,6 +238,12 @@ def settle_command(policies, prefix, key, reserved, actual):
     for policy in policies:
         words += policy.settle_spec(reserved, actual)
     return words
+
+
+def refund_command(policies, prefix, key, tokens):
+    """The SHIELD.limit call that gives `tokens` back to each of `policies` (windows and quotas whose
+    reservation still counts): `SHIELD.limit <n> <keys> <name> WINDOW|QUOTA ... COST <tokens> ... REFUND`."""
+    return limit_command(policies, prefix, key, tokens) + ["REFUND"]
 
 
 def _text(value):
@@ -431,12 +442,18 @@ class ReservationBase:
     """What `Reservation` and `AsyncReservation` share: the reservation's decision and whether it
     was settled. A reservation is truthy when it was allowed."""
 
-    def __init__(self, limiter, policies, key, estimate, decision):
+    def __init__(self, limiter, policies, key, estimate, decision, arrived=None):
         self.limiter = limiter
         self.policies = tuple(policies)
         self.key = key
         self.estimate = estimate
         self.decision = decision  # the reservation's Decision: allowed, or refused as `consume` refuses
+        # For each window or quota policy that `refunds()`: the moment (time.monotonic()) its estimate
+        # stops counting, the reserve's reply's arrival plus that policy's reset time in the reply (a
+        # window's time until nothing is counted, a quota's time to its period's end).
+        arrived = time.monotonic() if arrived is None else arrived
+        self.counted_until = {r.policy.name: arrived + r.reset for r in decision.results
+                              if r.policy.refunds() and decision.source == "redis"}
         self.settled = None  # the settle's Decision, once settled (None when closed without settle())
         self._done = False
         self._lock = threading.Lock()
@@ -464,6 +481,15 @@ class ReservationBase:
                 raise RuntimeError(f"this reservation of {self.key!r} was refused: it holds nothing to settle")
             self._done = True
         return self.decision.source == "redis"
+
+    def _refunded(self, actual):
+        """The window and quota policies a settle at `actual` gives `estimate - actual` back to: none
+        unless `actual` is lower; then those whose estimate still counts (their period has not
+        ended: a refund after it would credit the next one)."""
+        if actual >= self.estimate:
+            return ()
+        now = time.monotonic()
+        return tuple(p for p in self.policies if p.refunds() and now < self.counted_until.get(p.name, now))
 
     def _close(self):
         """Leaving the `with` block: a reservation never settled keeps its estimate (no call)."""

@@ -17,7 +17,7 @@ import redis
 import redis.asyncio
 
 from .core import (DenyCache, FailureTracker, LimiterBase, Policy, ReservationBase, decide, limit_command,
-                   limit_results, settle_command)
+                   limit_results, refund_command, settle_command)
 
 __all__ = ["Limiter", "AsyncLimiter", "Reservation", "AsyncReservation", "Policy", "DenyCache", "FailureTracker",
            "connect_kwargs"]
@@ -86,11 +86,16 @@ class Limiter(LimiterBase):
         `Reservation` holding that Decision. `reservation.settle(actual)` then settles it; used as
         a context manager, a reservation left without `settle()` keeps the estimate."""
         policies = self._policies(policies)
-        return Reservation(self, policies, key, estimate, self.consume(key, estimate, policies))
+        decision = self.consume(key, estimate, policies)
+        return Reservation(self, policies, key, estimate, decision, time.monotonic())
 
     def _settle_reservation(self, reservation, actual):
         policies = reservation.policies
+        refunded = reservation._refunded(actual)
         try:
+            if refunded:
+                self._evaluate(refunded, refund_command(refunded, self.prefix, reservation.key,
+                                                        reservation.estimate - actual))
             results = self._evaluate(policies, settle_command(policies, self.prefix, reservation.key,
                                                               reservation.estimate, actual))
         except (redis.RedisError, OSError) as error:
@@ -152,11 +157,16 @@ class AsyncLimiter(LimiterBase):
         return _PendingReservation(self, self._policies(policies), key, estimate)
 
     async def _reserve(self, policies, key, estimate):
-        return AsyncReservation(self, policies, key, estimate, await self.consume(key, estimate, policies))
+        decision = await self.consume(key, estimate, policies)
+        return AsyncReservation(self, policies, key, estimate, decision, time.monotonic())
 
     async def _settle_reservation(self, reservation, actual):
         policies = reservation.policies
+        refunded = reservation._refunded(actual)
         try:
+            if refunded:
+                await self._evaluate(refunded, refund_command(refunded, self.prefix, reservation.key,
+                                                              reservation.estimate - actual))
             results = await self._evaluate(policies, settle_command(policies, self.prefix, reservation.key,
                                                                     reservation.estimate, actual))
         except (redis.RedisError, OSError) as error:
@@ -184,12 +194,18 @@ class Reservation(ReservationBase):
     `decision` is the reservation's Decision (`allowed`, or refused as `consume` refuses: then there
     is nothing to settle). `settle(actual)` sends one SHIELD.limit call: `SETTLE <estimate> <actual>`
     on every bucket and GCRA policy (the difference is given back, or taken even beyond what the
-    bucket holds: a debt of at most one period's refill), `COST 0` on the others (a window or a
-    quota keeps the estimate). It returns the Decision after the call, which always allows. A second
-    `settle`, or a `settle` of a refused reservation, raises RuntimeError. When Redis does not answer,
-    the settle is lost: the estimate stands, the limiter's `failures.lost_settles` counts it, the
-    `redis_shield` logger says so, and the Decision's `source` is "settle-lost". A reservation that
-    Redis did not make (fail-open) has nothing in Redis to settle: `settle` returns its decision.
+    bucket holds: a debt of at most one period's refill), `COST 0` on the others. A window or a
+    quota policy keeps the estimate when `actual` is not lower; when it is lower, it gets
+    `estimate - actual` back in one SHIELD.limit REFUND call of those policies alone, sent before
+    the settle, but only while its estimate still counts (`counted_until[name]`, on
+    `time.monotonic()`: the reserve's reply plus that policy's reset time in it); once its window or
+    calendar period is over, a refund would credit the next one, so it gets none, and with none to
+    refund no REFUND is sent. It returns the Decision after the settle call, which always allows. A
+    second `settle`, or a `settle` of a refused reservation, raises RuntimeError. When Redis does not
+    answer (to the REFUND call or the settle), the settle is lost: it is not retried, the limiter's
+    `failures.lost_settles` counts it, the `redis_shield` logger says so, and the Decision's `source`
+    is "settle-lost". A reservation that Redis did not make (fail-open) has nothing in Redis to
+    settle: `settle` returns its decision.
     """
 
     def settle(self, actual):

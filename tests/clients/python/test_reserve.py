@@ -1,21 +1,44 @@
 """reserve(estimate) then settle(actual), sync and asyncio, against a real standalone server: the
-give-back, the debt and the wait it imposes, window and quota policies keeping the estimate, once
-only, the context manager, and a settle lost while the server is down."""
+give-back, the debt and the wait it imposes, window and quota policies given back what a lower
+settle saves while their period lasts (and keeping the estimate otherwise), once only, the context
+manager, and a settle lost while the server is down."""
 
 import asyncio
 import logging
+import time
 
 import pytest
 
 from pyclient_support import REPO, command_calls
 from redis_shield import AsyncLimiter, AsyncReservation, Limiter, Policy, Reservation
-from redis_shield.core import settle_command
+from redis_shield.core import limit_command, limit_results, settle_command
 
 LONG = 1_000_000  # seconds: a refill so slow that no test sees a token come back
 
 
 def run(coroutine):
     return asyncio.run(coroutine)
+
+
+def remaining(client, key, policies):
+    """What each window or quota policy has left for `key` now, read with SHIELD.limit_ro and COST 0."""
+    command = ["SHIELD.limit_ro", *limit_command(policies, "shield:", key, 0)[1:]]
+    return [r.remaining for r in limit_results(policies, client.execute_command(*command))]
+
+
+def tokens_refunded(client):
+    stats = client.execute_command("SHIELD.stats")
+    return int(dict(zip(stats[::2], stats[1::2]))["tokens_refunded"])
+
+
+def wait_until_the_window_counts_nothing(client, reservation, window):
+    """Waits (polling, 10 s at most) until the server counts nothing in `window` for the reservation's
+    key and the reservation's own clock says its estimate stopped counting there."""
+    deadline = time.monotonic() + 10
+    while remaining(client, reservation.key, [window]) != [window.limit] \
+            or time.monotonic() < reservation.counted_until[window.name]:
+        assert time.monotonic() < deadline, "the window still counts the reservation after 10 s"
+        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("algorithm", ["bucket", "gcra"])
@@ -100,18 +123,67 @@ def test_a_reservation_left_without_settle_keeps_the_estimate_and_sends_nothing(
     assert limiter.consume("k").results[0].remaining == 89
 
 
-def test_window_quota_and_fixed_cost_policies_keep_what_the_reservation_took(url, server):
+def test_a_window_and_a_quota_settled_lower_get_the_difference_back_in_one_refund_call_before_the_settle(url, server):
     policies = [Policy.bucket("tokens", 100, LONG), Policy.window("sliding", 10, 60),
                 Policy.quota("daily", 10, "DAY"), Policy.bucket("requests", 100, LONG, cost=1)]
     limiter = Limiter.from_url(url, policies, deny_cache=None)
     reservation = limiter.reserve("k", 10)
     assert [r.remaining for r in reservation.decision.results] == [90, 0, 0, 99]
-    after = reservation.settle(4)  # the full window and quota do not refuse it: a settle never refuses
-    assert after.allowed and [r.remaining for r in after.results] == [96, 0, 0, 99]
-    refused = limiter.reserve("k", 1)
-    assert not refused and refused.decision.violated == ("sliding", "daily")
+    assert set(reservation.counted_until) == {"sliding", "daily"}  # the policies a refund may reach
     with server.client() as c:
-        assert c.get("shield:{k}:daily") == "10" and c.get("shield:{k}:requests") == "99"
+        assert remaining(c, "k", policies[1:3]) == [0, 0]
+        c.config_resetstat()
+        before = tokens_refunded(c)
+        after = reservation.settle(4)
+        assert command_calls(c, "SHIELD.limit") == 2  # the REFUND of the window and the quota, then the settle
+        assert tokens_refunded(c) - before == 6 + 6 + 6  # the bucket's SETTLE, the window's and the quota's REFUND
+        assert remaining(c, "k", policies[1:3]) == [6, 6]
+        assert c.get("shield:{k}:daily") == "4" and c.get("shield:{k}:requests") == "99"  # a fixed cost keeps its 1
+    assert after.allowed and [r.remaining for r in after.results] == [96, 6, 6, 99]
+
+
+def test_a_window_and_a_quota_settled_higher_or_equal_keep_the_estimate_and_no_refund_is_sent(url, server):
+    policies = [Policy.window("sliding", 10, 60), Policy.quota("daily", 10, "DAY")]
+    limiter = Limiter.from_url(url, policies, deny_cache=None)
+    higher, equal = limiter.reserve("k", 4), limiter.reserve("k", 2)
+    with server.client() as c:
+        c.config_resetstat()
+        assert higher.settle(9).allowed and equal.settle(2).allowed
+        assert command_calls(c, "SHIELD.limit") == 2  # the two settles, no REFUND
+        assert remaining(c, "k", policies) == [4, 4]  # 6 counted: the estimates, not the overrun
+    refused = limiter.reserve("k", 5)
+    assert not refused and refused.decision.violated == ("sliding", "daily")
+
+
+def test_a_window_whose_period_ended_before_the_settle_is_not_refunded_but_a_quota_still_counting_is(url, server):
+    window, quota = Policy.window("second", 10, 1), Policy.quota("daily", 100, "DAY")
+    limiter = Limiter.from_url(url, [window, quota], deny_cache=None)
+    reservation = limiter.reserve("k", 5)
+    with server.client() as c:
+        wait_until_the_window_counts_nothing(c, reservation, window)
+        assert limiter.consume("k", 3, [window]).allowed  # 3 counted in the window's new period
+        before = tokens_refunded(c)
+        c.config_resetstat()
+        after = reservation.settle(1)
+        assert command_calls(c, "SHIELD.limit") == 2  # a REFUND of the quota alone, then the settle
+        assert tokens_refunded(c) - before == 4  # the quota's 4; the window's new period was not credited
+        assert remaining(c, "k", [quota]) == [99]
+    assert after.allowed and after.results[1].remaining == 99
+
+
+def test_a_settle_after_every_refundable_period_ended_sends_no_refund_call(url, server):
+    window = Policy.window("second", 10, 1)
+    limiter = Limiter.from_url(url, [window, Policy.bucket("tokens", 100, LONG)], deny_cache=None)
+    reservation = limiter.reserve("k", 5)
+    with server.client() as c:
+        wait_until_the_window_counts_nothing(c, reservation, window)
+        assert limiter.consume("k", 3, [window]).allowed
+        before = tokens_refunded(c)
+        c.config_resetstat()
+        after = reservation.settle(1)
+        assert command_calls(c, "SHIELD.limit") == 1  # the settle alone
+        assert tokens_refunded(c) - before == 4  # the bucket's SETTLE only
+    assert after.allowed and after.results[1].remaining == 99
 
 
 def test_the_settle_call_the_docs_show_is_the_one_the_limiter_builds():
@@ -164,12 +236,12 @@ def test_the_asyncio_limiter_reserves_settles_and_owes_as_the_sync_one(url, serv
         reservation = await limiter.reserve("k", 10)
         assert isinstance(reservation, AsyncReservation) and reservation.allowed
         after = await reservation.settle(4)
-        assert [r.remaining for r in after.results] == [6, 90]
+        assert [r.remaining for r in after.results] == [6, 96]  # the quota got its 6 back too (a REFUND)
         with pytest.raises(RuntimeError, match="already settled"):
             await reservation.settle(4)
         async with limiter.reserve("k", 6) as reservation:
-            assert [r.remaining for r in reservation.decision.results] == [0, 84]
-            await reservation.settle(11)  # 5 owed
+            assert [r.remaining for r in reservation.decision.results] == [0, 90]
+            await reservation.settle(11)  # 5 owed; the quota keeps the estimate
         refused = await limiter.consume("k")
         assert not refused.allowed and 5.0 <= refused.retry_after <= 6.0
         async with limiter.reserve("other", 3) as kept:  # never settled: the estimate stays
