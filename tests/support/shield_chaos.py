@@ -1284,6 +1284,7 @@ def write_results(results, out, history_paths):
     row("load seconds", lambda r: r["load_seconds"])
     row("client threads / buckets", lambda r: f"{r['threads']} / {r['buckets']}")
     row("calls (per second)", lambda r: f"{r['calls']:,} ({r['calls_per_second']:,})")
+    row("calls by command", lambda r: ", ".join(f"{k} {v:,}" for k, v in sorted(r["calls_by_command"].items())))
     row("granted calls / denied calls", lambda r: f"{r['granted_calls']:,} / {r['denied_calls']:,}")
     row("tokens granted / refunded", lambda r: f"{r['tokens_granted']:,} / {r['tokens_refunded']:,}")
     row("faults injected", lambda r: ", ".join(f"{k} {v}" for k, v in sorted(r["faults"].items())))
