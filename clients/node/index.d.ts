@@ -128,10 +128,13 @@ export interface Reservation extends RateLimitResult {
   readonly estimate: number;
   /** true once settle() was called (even when Redis lost the settle) */
   readonly settled: boolean;
+  /** per window and quota policy name: when (performance.now(), ms) its estimate stops counting */
+  readonly countedUntil: { [policy: string]: number };
   /**
    * Settles at `actual` (zero or a positive integer): bucket and gcra policies are given back the
    * difference or take the overrun (into debt, at most one window's refill); window and quota
-   * policies are given back the difference when `actual` is lower and keep the estimate otherwise.
+   * policies are given back the difference when `actual` is lower and their estimate still counts
+   * (their window or period has not ended since the reserve), and keep the estimate otherwise.
    * Resolves to the result after the settle (`degraded` when Redis lost it). Rejects when called
    * twice, or on a refused reservation (it took nothing).
    */

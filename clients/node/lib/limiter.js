@@ -1,4 +1,5 @@
 "use strict";
+const { performance } = require("node:perf_hooks");
 const { createTransport } = require("./redis");
 const { shieldCall } = require("./shield-call");
 const { normalizePolicy, policyQuota, quotaResetMs } = require("./policy");
@@ -112,13 +113,19 @@ const settles = (policy) => policy.algorithm === "bucket" || policy.algorithm ==
 /**
  * What RateLimiter#reserve resolves to: the reservation's result (every field of limit()'s), its
  * `key` and `estimate`, and settle(actual) to call once, when the real cost is known.
+ * `countedUntil` maps each window and quota policy's name to the moment (performance.now(), ms) its
+ * estimate stops counting: when the reserve's reply arrived plus that policy's reset time in it.
  */
 class Reservation {
-  constructor(limiter, key, estimate, result) {
+  constructor(limiter, key, estimate, result, arrived) {
     Object.assign(this, result);
     this.key = key;
     this.estimate = estimate;
     this.settled = false;
+    this.countedUntil = {};
+    if (!result.degraded && !result.fromCache) {
+      for (const p of result.policies) if (!settles(p)) this.countedUntil[p.name] = arrived + p.resetMs;
+    }
     Object.defineProperty(this, "limiter", { value: limiter, enumerable: false });
   }
 
@@ -206,7 +213,7 @@ class RateLimiter {
       throw new TypeError(`redis-shield: estimate must be a positive integer, not ${JSON.stringify(estimate)}`);
     }
     const result = await this.limit(key, { cost: estimate });
-    return new Reservation(this, key, estimate, result);
+    return new Reservation(this, key, estimate, result, performance.now());
   }
 
   /**
@@ -214,18 +221,22 @@ class RateLimiter {
    * SETTLE <estimate> <actual> (gives the difference back, or takes the overrun even into debt;
    * never refuses). Window and quota policies keep the estimate, and are given back
    * `estimate - actual` (a SHIELD.limit REFUND call of those policies alone, before the settle)
-   * when the actual cost is lower; in the settle call they have COST 0 (reported, not written).
+   * when the actual cost is lower, but only those whose estimate still counts
+   * (reservation.countedUntil): once a policy's window or calendar period is over, a refund would
+   * credit the next one. With none to refund, no REFUND call is sent. In the settle call they have
+   * COST 0 (reported, not written). A failed REFUND call loses the settle as a failed settle call does.
    * A reservation decided without Redis (degraded) was not taken: its settle sends nothing.
    */
   async _settle(reservation, actual) {
     const { key, estimate } = reservation;
     if (reservation.degraded) {
       const result = { ...reservation };
-      for (const field of ["key", "estimate", "settled"]) delete result[field];
+      for (const field of ["key", "estimate", "settled", "countedUntil"]) delete result[field];
       return result;
     }
     this.stats.settles++;
-    const counted = this.policies.filter((p) => !settles(p));
+    const now = performance.now();
+    const counted = this.policies.filter((p) => !settles(p) && now < (reservation.countedUntil[p.name] ?? now));
     const costs = this.policies.map((p) => (settles(p) ? { reserved: estimate, actual } : 0));
     let decision;
     try {

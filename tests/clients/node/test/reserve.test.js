@@ -4,10 +4,11 @@
 const { describe, it, before, after } = require("node:test");
 const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
+const { performance } = require("node:perf_hooks");
 const { RateLimiter } = require("../../../../clients/node");
 const { normalizePolicy } = require("../../../../clients/node/lib/policy");
-const { limitCommand } = require("../../../../clients/node/lib/shield-call");
-const { Server } = require("../support");
+const { limitCommand, parseLimitReply } = require("../../../../clients/node/lib/shield-call");
+const { Server, waitFor } = require("../support");
 const { standalone } = require("./clients");
 
 const unique = (name) => `${name}-${crypto.randomBytes(4).toString("hex")}`;
@@ -16,6 +17,25 @@ const HOUR = 3600; // a refill so slow that no test sees a token come back
 function recordingLogger() {
   const lines = [];
   return { lines, warn: (line) => lines.push(line) };
+}
+
+/** What each window or quota policy has left for `key` now: SHIELD.limit_ro with COST 0. */
+async function remaining(server, key, specs) {
+  const policies = specs.map((spec) => normalizePolicy(spec));
+  const [, ...words] = limitCommand(policies.map((p) => `shield:{${key}}:${p.name}`), policies, policies.map(() => 0));
+  return parseLimitReply(await server.command("SHIELD.limit_ro", ...words), policies).decisions.map((d) => d.remaining);
+}
+
+async function tokensRefunded(server) {
+  const stats = await server.command("SHIELD.stats");
+  return Number(stats[stats.indexOf("tokens_refunded") + 1]);
+}
+
+/** Waits until the server counts nothing in `window` for the reservation's key, and the reservation's
+ * own clock says its estimate stopped counting there. */
+async function untilTheWindowCountsNothing(server, reservation, window) {
+  await waitFor(async () => (await remaining(server, reservation.key, [window]))[0] === window.limit &&
+    performance.now() >= reservation.countedUntil[window.name], { what: "the window to count nothing" });
 }
 
 describe("reserve and settle on a standalone server", () => {
@@ -151,7 +171,7 @@ describe("reserve and settle on a standalone server", () => {
         assert.equal(tooBig.retryAfterMs, -1, "more than the bucket ever holds: no wait helps");
       });
 
-      it("a window and a quota keep the estimate: settled lower they are given the difference back, settled higher they keep it", async () => {
+      it("a window and a quota settled lower are given the difference back while their period lasts, and settled higher keep the estimate", async () => {
         const l = limiter([
           { name: "tokens", limit: 100, window: HOUR },
           { name: "minute", algorithm: "window", limit: 20, window: 60 },
@@ -170,6 +190,39 @@ describe("reserve and settle on a standalone server", () => {
         const highSettled = await high.settle(15);
         assert.equal(await server.calls("shield.limit"), calls + 4, "settled higher: the settle alone");
         assert.deepEqual(highSettled.policies.map((p) => p.remaining), [81, 6, 6], "the bucket takes 5 more; the window and the quota keep 10");
+      });
+
+      it("a window whose period ended before the settle is not refunded, while a quota still counting is, in a REFUND of the quota alone", async () => {
+        const second = { name: "second", algorithm: "window", limit: 10, window: 1 };
+        const daily = { name: "daily", algorithm: "quota", limit: 100, period: "day" };
+        const l = limiter([second, daily], { denyCache: false });
+        const key = unique("ended");
+        const reservation = await l.reserve(key, 5);
+        assert.deepEqual(Object.keys(reservation.countedUntil), ["second", "daily"]);
+        await untilTheWindowCountsNothing(server, reservation, second);
+        assert.equal((await limiter([second]).limit(key, { cost: 3 })).allowed, true, "3 counted in the window's new period");
+        const calls = await server.calls("shield.limit");
+        const refunded = await tokensRefunded(server);
+        const settled = await reservation.settle(1);
+        assert.equal(await server.calls("shield.limit"), calls + 2, "a REFUND of the quota alone, then the settle");
+        assert.equal(await tokensRefunded(server) - refunded, 4, "the quota's 4; the window's new period was not credited");
+        assert.deepEqual(await remaining(server, key, [daily]), [99]);
+        assert.equal(settled.policies[1].remaining, 99);
+      });
+
+      it("a settle after every window's period ended sends no REFUND call", async () => {
+        const second = { name: "second", algorithm: "window", limit: 10, window: 1 };
+        const l = limiter([second, { name: "tokens", limit: 100, window: HOUR }], { denyCache: false });
+        const key = unique("no-refund");
+        const reservation = await l.reserve(key, 5);
+        await untilTheWindowCountsNothing(server, reservation, second);
+        assert.equal((await limiter([second]).limit(key, { cost: 3 })).allowed, true);
+        const calls = await server.calls("shield.limit");
+        const refunded = await tokensRefunded(server);
+        const settled = await reservation.settle(1);
+        assert.equal(await server.calls("shield.limit"), calls + 1, "the settle alone");
+        assert.equal(await tokensRefunded(server) - refunded, 4, "the bucket's SETTLE only");
+        assert.deepEqual(settled.policies.map((p) => p.remaining), [7, 99]);
       });
 
       it("a settle is written even when a window or a quota of the limiter is full", async () => {
