@@ -282,12 +282,18 @@ func (l *Limiter) limitArgs(key string, cost int64) []interface{} {
 
 // args is a SHIELD.limit call over every policy of key, each policy's words ending with tail(p).
 func (l *Limiter) args(key string, tail func(p Policy) []interface{}) []interface{} {
-	args := make([]interface{}, 0, 2+len(l.policies)*10)
-	args = append(args, "SHIELD.limit", len(l.policies))
-	for _, p := range l.policies {
+	return l.policyArgs(l.policies, key, tail)
+}
+
+// policyArgs is a SHIELD.limit call over policies (some of the limiter's) of key, each policy's
+// words ending with tail(p).
+func (l *Limiter) policyArgs(policies []Policy, key string, tail func(p Policy) []interface{}) []interface{} {
+	args := make([]interface{}, 0, 3+len(policies)*10)
+	args = append(args, "SHIELD.limit", len(policies))
+	for _, p := range policies {
 		args = append(args, l.Key(key, p.Name))
 	}
-	for _, p := range l.policies {
+	for _, p := range policies {
 		args = append(args, p.Name)
 		switch p.Algorithm {
 		case Bucket, GCRA:
@@ -312,11 +318,16 @@ func (l *Limiter) args(key string, tail func(p Policy) []interface{}) []interfac
 // call sends one SHIELD.limit call (args: its words, the keys from the third on) to the node that
 // serves its keys and reads its reply.
 func (l *Limiter) call(ctx context.Context, args []interface{}) ([]PolicyResult, error) {
+	return l.callPolicies(ctx, l.policies, args)
+}
+
+// callPolicies is call for a SHIELD.limit call over policies (some of the limiter's, in order).
+func (l *Limiter) callPolicies(ctx context.Context, policies []Policy, args []interface{}) ([]PolicyResult, error) {
 	replies, err := l.client.do(ctx, []command{{key: args[2].(string), args: args}})
 	if err != nil {
 		return nil, err
 	}
-	parts, err := parseLimit(l.policies, replies[0])
+	parts, err := parseLimit(policies, replies[0])
 	if err != nil {
 		return nil, fmt.Errorf("redisshield: SHIELD.limit: %w", err)
 	}

@@ -133,23 +133,133 @@ func TestARefusedReservationIsRefusedAsLimitRefusesAndHasNothingToSettle(t *test
 	}
 }
 
-func TestWindowAndQuotaPoliciesKeepWhatTheReservationTookAndACostMultiplierScalesTheSettle(t *testing.T) {
+// remainingNow is what each of policies (windows and quotas of l) has left for key now, read with
+// SHIELD.limit_ro and COST 0.
+func remainingNow(t testing.TB, s *server, l *Limiter, key string, policies ...Policy) []int64 {
+	t.Helper()
+	args := l.policyArgs(policies, key, func(Policy) []interface{} { return []interface{}{"COST", 0} })
+	parts, err := parseLimit(policies, s.do("SHIELD.limit_ro", args[1:]...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []int64
+	for _, p := range parts {
+		left = append(left, p.Remaining)
+	}
+	return left
+}
+
+// tokensRefunded is SHIELD.stats' tokens_refunded.
+func tokensRefunded(t testing.TB, s *server) int64 {
+	t.Helper()
+	stats, err := redis.Int64Map(s.do("SHIELD.stats"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stats["tokens_refunded"]
+}
+
+// untilTheWindowCountsNothing waits until the server counts nothing in window for r's key and r's
+// own clock says its estimate stopped counting there.
+func untilTheWindowCountsNothing(t testing.TB, s *server, l *Limiter, r *Reservation, window Policy) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "the window to count nothing", func() bool {
+		return remainingNow(t, s, l, r.key, window)[0] == window.Limit && !time.Now().Before(r.countedUntil[window.Name])
+	})
+}
+
+func TestAWindowAndAQuotaSettledLowerGetTheDifferenceBackInOneRefundCallBeforeTheSettle(t *testing.T) {
 	s := startServer(t, false)
+	window := Policy{Name: "sliding", Algorithm: Window, Limit: 10, Period: time.Minute}
+	quota := Policy{Name: "daily", Algorithm: Quota, Limit: 10, Calendar: Day}
 	l := newLimiter(t, newClient(t, s.url()), LimiterOptions{DenyCacheSize: -1},
-		Policy{Name: "tokens", Algorithm: Bucket, Limit: 100, Period: long},
-		Policy{Name: "sliding", Algorithm: Window, Limit: 10, Period: time.Minute},
-		Policy{Name: "daily", Algorithm: Quota, Limit: 10, Calendar: Day},
+		Policy{Name: "tokens", Algorithm: Bucket, Limit: 100, Period: long}, window, quota,
 		Policy{Name: "bytes", Algorithm: GCRA, Limit: 1000, Period: long, Cost: 10})
 	r := reserve(t, l, "k", 10)
 	if got := fmt.Sprint(remainings(r.Result)); got != "[90 0 0 900]" {
 		t.Fatalf("want [90 0 0 900] after the reservation, got %v", got)
 	}
+	before, refunded := s.commandCalls()["shield.limit"], tokensRefunded(t, s)
 	res := settle(t, r, 4) // the full window and quota do not refuse it: a settle never refuses
-	if got := fmt.Sprint(remainings(res)); !res.Allowed || got != "[96 0 0 960]" {
-		t.Fatalf("want [96 0 0 960] after the settle, got %v (%+v)", got, res)
+	if calls := s.commandCalls()["shield.limit"] - before; calls != 2 {
+		t.Fatalf("want a REFUND of the window and the quota, then the settle: 2 calls, got %d", calls)
 	}
-	if daily, _ := redis.String(s.do("GET", l.Key("k", "daily")), nil); daily != "10" {
-		t.Fatalf("the quota keeps the estimate: want 10, got %q", daily)
+	if got := tokensRefunded(t, s) - refunded; got != 6+6+6+60 {
+		t.Fatalf("want 6 refunded to each of the bucket, window and quota, and 60 to the GCRA, got %d", got)
+	}
+	if got := fmt.Sprint(remainings(res)); !res.Allowed || got != "[96 6 6 960]" {
+		t.Fatalf("want [96 6 6 960] after the settle, got %v (%+v)", got, res)
+	}
+	if got := fmt.Sprint(remainingNow(t, s, l, "k", window, quota)); got != "[6 6]" {
+		t.Fatalf("want the window and the quota at [6 6], got %v", got)
+	}
+	if daily, _ := redis.String(s.do("GET", l.Key("k", "daily")), nil); daily != "4" {
+		t.Fatalf("the quota counts the actual cost: want 4, got %q", daily)
+	}
+}
+
+func TestAWindowAndAQuotaSettledHigherOrEqualKeepTheEstimateAndNoRefundIsSent(t *testing.T) {
+	s := startServer(t, false)
+	window := Policy{Name: "sliding", Algorithm: Window, Limit: 10, Period: time.Minute}
+	quota := Policy{Name: "daily", Algorithm: Quota, Limit: 10, Calendar: Day}
+	l := newLimiter(t, newClient(t, s.url()), LimiterOptions{DenyCacheSize: -1}, window, quota)
+	higher, equal := reserve(t, l, "k", 4), reserve(t, l, "k", 2)
+	before := s.commandCalls()["shield.limit"]
+	settle(t, higher, 9)
+	settle(t, equal, 2)
+	if calls := s.commandCalls()["shield.limit"] - before; calls != 2 {
+		t.Fatalf("want the two settles and no REFUND, got %d calls", calls)
+	}
+	if got := fmt.Sprint(remainingNow(t, s, l, "k", window, quota)); got != "[4 4]" {
+		t.Fatalf("want the estimates counted (6), not the overrun: [4 4], got %v", got)
+	}
+}
+
+func TestAWindowWhosePeriodEndedBeforeTheSettleIsNotRefundedButAQuotaStillCountingIs(t *testing.T) {
+	s := startServer(t, false)
+	window := Policy{Name: "second", Algorithm: Window, Limit: 10, Period: time.Second}
+	quota := Policy{Name: "daily", Algorithm: Quota, Limit: 100, Calendar: Day}
+	client := newClient(t, s.url())
+	l := newLimiter(t, client, LimiterOptions{DenyCacheSize: -1}, window, quota)
+	r := reserve(t, l, "k", 5)
+	untilTheWindowCountsNothing(t, s, l, r, window)
+	if res := limit(t, newLimiter(t, client, LimiterOptions{DenyCacheSize: -1}, window), "k", 3); !res.Allowed {
+		t.Fatalf("want 3 counted in the window's new period, got %+v", res)
+	}
+	before, refunded := s.commandCalls()["shield.limit"], tokensRefunded(t, s)
+	res := settle(t, r, 1)
+	if calls := s.commandCalls()["shield.limit"] - before; calls != 2 {
+		t.Fatalf("want a REFUND of the quota alone, then the settle: 2 calls, got %d", calls)
+	}
+	if got := tokensRefunded(t, s) - refunded; got != 4 {
+		t.Fatalf("want the quota's 4 refunded and nothing credited to the window's new period, got %d", got)
+	}
+	if got := remainingNow(t, s, l, "k", quota)[0]; got != 99 || res.Policies[1].Remaining != 99 {
+		t.Fatalf("want the quota at 99, got %d (%+v)", got, res)
+	}
+}
+
+func TestASettleAfterEveryRefundablePeriodEndedSendsNoRefundCall(t *testing.T) {
+	s := startServer(t, false)
+	window := Policy{Name: "second", Algorithm: Window, Limit: 10, Period: time.Second}
+	client := newClient(t, s.url())
+	l := newLimiter(t, client, LimiterOptions{DenyCacheSize: -1}, window,
+		Policy{Name: "tokens", Algorithm: Bucket, Limit: 100, Period: long})
+	r := reserve(t, l, "k", 5)
+	untilTheWindowCountsNothing(t, s, l, r, window)
+	if res := limit(t, newLimiter(t, client, LimiterOptions{DenyCacheSize: -1}, window), "k", 3); !res.Allowed {
+		t.Fatalf("want 3 counted in the window's new period, got %+v", res)
+	}
+	before, refunded := s.commandCalls()["shield.limit"], tokensRefunded(t, s)
+	res := settle(t, r, 1)
+	if calls := s.commandCalls()["shield.limit"] - before; calls != 1 {
+		t.Fatalf("want the settle alone, got %d calls", calls)
+	}
+	if got := tokensRefunded(t, s) - refunded; got != 4 {
+		t.Fatalf("want the bucket's SETTLE (4) only, got %d", got)
+	}
+	if got := fmt.Sprint(remainings(res)); got != "[7 99]" {
+		t.Fatalf("want [7 99] after the settle, got %v", got)
 	}
 }
 
@@ -203,9 +313,15 @@ func TestTheSettleCallTheDocsShowIsTheOneTheLimiterBuilds(t *testing.T) {
 	l := newLimiter(t, client, LimiterOptions{},
 		Policy{Name: "llm-tokens", Algorithm: Bucket, Limit: 10000, Period: time.Hour},
 		Policy{Name: "daily-tokens", Algorithm: Quota, Limit: 100000, Calendar: Day})
+	text := strings.Join(strings.Fields(string(doc)), " ")
 	sent := strings.Trim(fmt.Sprint(l.settleArgs("user:42", 1000, 400)), "[]")
-	if !strings.Contains(strings.Join(strings.Fields(string(doc)), " "), "`"+sent+"`") {
+	if !strings.Contains(text, "`"+sent+"`") {
 		t.Fatalf("docs/clients/go.md should show the settle call `%s`", sent)
+	}
+	quota := l.policies[1:]
+	refund := strings.Trim(fmt.Sprint(l.refundArgs(quota, "user:42", 600)), "[]")
+	if !strings.Contains(text, "`"+refund+"`") {
+		t.Fatalf("docs/clients/go.md should show the REFUND call `%s`", refund)
 	}
 }
 
