@@ -222,7 +222,7 @@ describe("reserve and settle on a standalone server", () => {
         const settled = await reservation.settle(1);
         assert.equal(await server.calls("shield.limit"), calls + 1, "the settle alone");
         assert.equal(await tokensRefunded(server) - refunded, 4, "the bucket's SETTLE only");
-        assert.deepEqual(settled.policies.map((p) => p.remaining), [7, 99]);
+        assert.equal(settled.policies[1].remaining, 99, "the bucket: 100 - 5 + 4");
       });
 
       it("a settle is written even when a window or a quota of the limiter is full", async () => {
