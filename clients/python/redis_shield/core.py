@@ -110,8 +110,9 @@ class Policy:
         return self._words() + ["COST", self.tokens(cost)]
 
     def settles(self):
-        """Whether a settle adjusts this policy: a bucket or GCRA that takes the call's cost. A
-        window or a quota, or a policy with a fixed `cost`, keeps what the reservation took."""
+        """Whether a settle adjusts this policy with SETTLE: a bucket or GCRA that takes the call's
+        cost. A policy with a fixed `cost` keeps what the reservation took; a window or a quota
+        keeps it too, unless it `refunds()` (a REFUND call before the settle)."""
         return self.algorithm in ("bucket", "gcra") and self.cost is None
 
     def refunds(self):
