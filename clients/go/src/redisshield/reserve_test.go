@@ -215,17 +215,24 @@ func TestAWindowAndAQuotaSettledHigherOrEqualKeepTheEstimateAndNoRefundIsSent(t 
 	}
 }
 
+// reservedBeforeTheWindowRolled reserves 5 on "k", waits until the window's charge no longer
+// counts, then takes 3 in the window's new period: a settle now must not refund the window.
+func reservedBeforeTheWindowRolled(t testing.TB, s *server, client *Client, l *Limiter, window Policy) *Reservation {
+	r := reserve(t, l, "k", 5)
+	untilTheWindowCountsNothing(t, s, l, r, window)
+	if res := limit(t, newLimiter(t, client, LimiterOptions{DenyCacheSize: -1}, window), "k", 3); !res.Allowed {
+		t.Fatalf("want 3 counted in the window's new period, got %+v", res)
+	}
+	return r
+}
+
 func TestAWindowWhosePeriodEndedBeforeTheSettleIsNotRefundedButAQuotaStillCountingIs(t *testing.T) {
 	s := startServer(t, false)
 	window := Policy{Name: "second", Algorithm: Window, Limit: 10, Period: time.Second}
 	quota := Policy{Name: "daily", Algorithm: Quota, Limit: 100, Calendar: Day}
 	client := newClient(t, s.url())
 	l := newLimiter(t, client, LimiterOptions{DenyCacheSize: -1}, window, quota)
-	r := reserve(t, l, "k", 5)
-	untilTheWindowCountsNothing(t, s, l, r, window)
-	if res := limit(t, newLimiter(t, client, LimiterOptions{DenyCacheSize: -1}, window), "k", 3); !res.Allowed {
-		t.Fatalf("want 3 counted in the window's new period, got %+v", res)
-	}
+	r := reservedBeforeTheWindowRolled(t, s, client, l, window)
 	before, refunded := s.commandCalls()["shield.limit"], tokensRefunded(t, s)
 	res := settle(t, r, 1)
 	if calls := s.commandCalls()["shield.limit"] - before; calls != 2 {
@@ -245,11 +252,7 @@ func TestASettleAfterEveryRefundablePeriodEndedSendsNoRefundCall(t *testing.T) {
 	client := newClient(t, s.url())
 	l := newLimiter(t, client, LimiterOptions{DenyCacheSize: -1}, window,
 		Policy{Name: "tokens", Algorithm: Bucket, Limit: 100, Period: long})
-	r := reserve(t, l, "k", 5)
-	untilTheWindowCountsNothing(t, s, l, r, window)
-	if res := limit(t, newLimiter(t, client, LimiterOptions{DenyCacheSize: -1}, window), "k", 3); !res.Allowed {
-		t.Fatalf("want 3 counted in the window's new period, got %+v", res)
-	}
+	r := reservedBeforeTheWindowRolled(t, s, client, l, window)
 	before, refunded := s.commandCalls()["shield.limit"], tokensRefunded(t, s)
 	res := settle(t, r, 1)
 	if calls := s.commandCalls()["shield.limit"] - before; calls != 1 {
