@@ -276,10 +276,20 @@ Error UnreadableError(const wait::Request& request) noexcept {
                                                        : Error::kGcraInvalidStored;
 }
 
+// True when the server holds more than maxmemory: the server refuses a deny-oom command then
+// (with noeviction, or when nothing more can be evicted), and a grant is such a command's write.
+bool OverMaxmemory() noexcept {
+  return RMAPI_FUNC_SUPPORTED(RedisModule_GetUsedMemoryRatio) &&
+         RedisModule_GetUsedMemoryRatio() > 1.0F;
+}
+
 // Grants every waiter whose time has come, in order, each decided again at its planned instant
-// on the key as it is, and carried out like a plain call (propagated as SET ... PXAT).
+// on the key as it is, and carried out like a plain call (propagated as SET ... PXAT). Over
+// maxmemory, a due waiter gets the server's OOM error instead, as the plain call would, and the
+// waiters behind it are planned again without its take.
 void GrantDue(RedisModuleCtx* ctx, Queue* queue, int64_t now_ns) noexcept {
   bool fresh = false;  // the plan was just made from the key as it is
+  bool refused_for_memory = false;
   while (queue->head != nullptr) {
     Waiter* waiter = queue->head;
     StringKey key;
@@ -304,6 +314,12 @@ void GrantDue(RedisModuleCtx* ctx, Queue* queue, int64_t now_ns) noexcept {
       continue;
     }
     if (waiter->grant_at_ns > now_ns) break;
+    if (OverMaxmemory()) {
+      waiter->error = Error::kWaitOom;
+      Finish(waiter, Ending::kError, now_ns);
+      refused_for_memory = true;
+      continue;
+    }
     const Outcome outcome =
         wait::DecideAt(waiter->request, stored, Operation::kTake, waiter->grant_at_ns,
                        waiter->verbose ? Detail::kFull : Detail::kReply);
@@ -337,6 +353,7 @@ void GrantDue(RedisModuleCtx* ctx, Queue* queue, int64_t now_ns) noexcept {
     Finish(waiter, Ending::kGranted, now_ns);
     fresh = false;
   }
+  if (refused_for_memory) Replan(queue, now_ns);
 }
 
 void OnTimer(RedisModuleCtx* ctx, void* data) noexcept {

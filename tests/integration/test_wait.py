@@ -338,6 +338,27 @@ def test_a_primary_turned_replica_unblocks_its_waiters_with_the_servers_error_an
     waiter.close()
 
 
+def test_a_grant_due_while_the_server_is_over_maxmemory_gets_the_oom_error_and_writes_nothing(make_server):
+    server = make_server()
+    k = key()
+    with server.client() as r:
+        # Empty: the next token comes in 0.5 s, the key expires in 2 s (when full again).
+        assert r.execute_command("SHIELD.absorb", k, 4, 2, 4) == 0
+        stored, expire_at = r.get(k), r.pexpiretime(k)
+        waiter = Waiter(server, "SHIELD.absorb", k, 4, 2, "WAIT", 10000)
+        wait_for_blocked(server, 1)
+        r.config_set("maxmemory-policy", "noeviction")
+        r.config_set("maxmemory", 1)  # far below what the server holds: every write is refused
+        try:
+            reply = waiter.result()
+        finally:
+            r.config_set("maxmemory", 0)
+        assert isinstance(reply, RespError) and str(reply).startswith("OOM"), reply
+        assert (r.get(k), r.pexpiretime(k)) == (stored, expire_at)
+        assert counters(server)["granted_after_wait"] == 0
+    waiter.close()
+
+
 def test_a_waiter_in_resp3_is_granted_its_verbose_map_as_a_map(make_server):
     server = make_server()
     k = key()

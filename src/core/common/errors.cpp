@@ -98,6 +98,8 @@ std::string_view ErrorReply(Error error) noexcept {
              "key's slot moved to another node (use WAIT 0, or wait in the client)";
     case Error::kWaitReadonly:
       return "READONLY You can't write against a read only replica.";
+    case Error::kWaitOom:
+      return "OOM command not allowed when used memory > 'maxmemory'.";
     case Error::kWrongType:
       return "WRONGTYPE Operation against a key holding the wrong kind of value";
   }

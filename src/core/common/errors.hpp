@@ -62,6 +62,7 @@ enum class Error {
   kWaitDryRun,
   kWaitCluster,
   kWaitReadonly,
+  kWaitOom,
 };
 
 // The exact error reply for `error` (the original module's wording, or Redis's for WRONGTYPE).
