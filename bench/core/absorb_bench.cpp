@@ -44,7 +44,7 @@ BENCHMARK(BM_AbsorbDenied);
 void BM_ParseArgsAndStoredValue(benchmark::State& state) {
   for (auto _ : state) {
     const auto args = ParseBucketArgs(kWords, {false, true});
-    const auto tokens = ParseStoredTokens("999999987");
+    const auto tokens = ParseStoredInt64("999999987");
     benchmark::DoNotOptimize(args);
     benchmark::DoNotOptimize(tokens);
   }
@@ -57,7 +57,7 @@ void BM_WholeDecision(benchmark::State& state) {
   char digits[kInt64TextCapacity];
   for (auto _ : state) {
     const auto args = ParseBucketArgs(kWords, {false, true});
-    const auto tokens = ParseStoredTokens("999999987");
+    const auto tokens = ParseStoredInt64("999999987");
     const auto decision = Absorb(args.limits, {*tokens, now_ms + 59'000}, args.tokens, ++now_ms);
     const StoredBucket stored = StoreAt(args.limits, decision.after, now_ms);
     benchmark::DoNotOptimize(FormatInt64(stored.tokens, digits));

@@ -180,7 +180,7 @@ class CoreServer {
     out = {0, shield::kNoExpiry};
     const auto it = keys_.find(id);
     if (it == keys_.end()) return Error::kNone;
-    const auto tokens = shield::ParseStoredTokens(it->second.value);
+    const auto tokens = shield::ParseStoredInt64(it->second.value);
     if (!tokens) return Error::kInvalidStored;
     out = {*tokens, it->second.expire_at_ms};
     return Error::kNone;

@@ -1,4 +1,4 @@
-// Stored-value parsing: the core's ParseStoredTokens (what a bucket key may hold) and the strict
+// Stored-value parsing: the core's ParseStoredInt64 (what a bucket key may hold) and the strict
 // argument parser it shares with Redis, against the model's plain readings; and the decimal a
 // write stores, read back.
 #include <cstddef>
@@ -17,12 +17,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Trace().clear();
   Trace().push_back("value:" + Words({value}));
 
-  const auto core = shield::ParseStoredTokens(value);
+  const auto core = shield::ParseStoredInt64(value);
   const auto model = shield_model::StoredCount(value);
   Check(core.has_value() == model.has_value(),
-        std::string("ParseStoredTokens: core ") + (core ? "reads a count" : "rejects") +
-            ", model " + (model ? "reads a count" : "rejects"));
-  if (core) Check(Int(*core) == *model, "ParseStoredTokens: " + Str(*core) + " != " + Str(*model));
+        std::string("ParseStoredInt64: core ") + (core ? "reads a count" : "rejects") + ", model " +
+            (model ? "reads a count" : "rejects"));
+  if (core) Check(Int(*core) == *model, "ParseStoredInt64: " + Str(*core) + " != " + Str(*model));
 
   const auto strict = shield::ParseStrictInt64(value);
   const auto strict_model = shield_model::StrictInt64(value);
@@ -35,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::size_t len = shield::FormatInt64(*core, digits);
     const std::string_view written(digits, len);
     Check(written == Str(*model), "FormatInt64 writes '" + std::string(written) + "'");
-    Check(shield::ParseStoredTokens(written) == core, "a written count reads back");
+    Check(shield::ParseStoredInt64(written) == core, "a written count reads back");
     Check(shield::ParseStrictInt64(written) == core, "a written count is canonical");
   }
   return 0;
