@@ -36,6 +36,12 @@ constexpr long long kMaxConfigured = 1'000'000'000;
 long long max_per_key = kDefaultMaxPerKey;
 long long max_total = kDefaultMaxTotal;
 
+// How often a queue whose grant is due looks again while the server pauses writes (CLIENT PAUSE
+// WRITE, FAILOVER): the pause ends by its timeout or CLIENT UNPAUSE with no event a module hears,
+// and 10 ms keeps a grant at most that late after it while costing one timer call per queue each
+// time.
+constexpr int64_t kPausedPollMs = 10;
+
 // How a waiting call ended; OnReply replies accordingly.
 enum class Ending : uint8_t { kWaiting, kGranted, kRefused, kError, kGone };
 
@@ -71,6 +77,7 @@ struct Queue {
   int64_t tail_ns = 0;     // the last waiter's grant
   RedisModuleTimerID timer = 0;
   bool timer_running = false;
+  bool paused = false;  // a grant came due while the server paused writes
 };
 
 RedisModuleDict* queues_by_key = nullptr;      // <db><key name> -> Queue
@@ -264,7 +271,8 @@ bool Schedule(RedisModuleCtx* ctx, Queue* queue) noexcept {
     DestroyQueue(ctx, queue);
     return false;
   }
-  const int64_t delay_ms = wait::WaitMs(queue->head->grant_at_ns, RealNowNs());
+  const int64_t delay_ms =
+      queue->paused ? kPausedPollMs : wait::WaitMs(queue->head->grant_at_ns, RealNowNs());
   queue->timer = RedisModule_CreateTimer(ctx, delay_ms, OnTimer, queue);
   queue->timer_running = true;
   return true;
@@ -283,11 +291,42 @@ bool OverMaxmemory() noexcept {
          RedisModule_GetUsedMemoryRatio() > 1.0F;
 }
 
+// True while the server pauses writes (CLIENT PAUSE WRITE or ALL, FAILOVER): it must then send
+// nothing to its replicas (the servers assert it, and abort), so no grant may write.
+bool WritesPaused() noexcept {
+  return RedisModule_AvoidReplicaTraffic() != 0;
+}
+
+// While writes are paused: refuses the waiters whose deadline has passed (as a plain call would
+// have waited for the pause to end, past its WAIT) and writes nothing; the others wait for the
+// pause to end. The queue then looks again every kPausedPollMs.
+void HoldWhilePaused(RedisModuleCtx* ctx, Queue* queue, int64_t now_ns) noexcept {
+  queue->paused = true;
+  StringKey key;
+  StoredValue stored;
+  if (OpenStored(ctx, queue->name, key, stored, true) != Error::kNone) stored = {};
+  for (Waiter* waiter = queue->head; waiter != nullptr;) {
+    Waiter* next = waiter->next;
+    if (waiter->deadline_ns < now_ns) Refuse(waiter, stored, 0, now_ns);
+    waiter = next;
+  }
+}
+
 // Grants every waiter whose time has come, in order, each decided again at its planned instant
 // on the key as it is, and carried out like a plain call (propagated as SET ... PXAT). Over
 // maxmemory, a due waiter gets the server's OOM error instead, as the plain call would, and the
 // waiters behind it are planned again without its take.
 void GrantDue(RedisModuleCtx* ctx, Queue* queue, int64_t now_ns) noexcept {
+  if (WritesPaused()) {
+    HoldWhilePaused(ctx, queue, now_ns);
+    return;
+  }
+  if (queue->paused) {
+    // The pause ended: the grants held by it come now, not at the instants they had.
+    queue->paused = false;
+    queue->origin_ns = std::max(queue->origin_ns, now_ns);
+    Replan(queue, now_ns);
+  }
   bool fresh = false;  // the plan was just made from the key as it is
   bool refused_for_memory = false;
   while (queue->head != nullptr) {

@@ -359,6 +359,39 @@ def test_a_grant_due_while_the_server_is_over_maxmemory_gets_the_oom_error_and_w
     waiter.close()
 
 
+def test_a_grant_due_while_writes_are_paused_waits_for_the_pause_and_one_whose_wait_ends_in_it_gets_minus_one(
+        make_server):
+    # A write in CLIENT PAUSE WRITE would reach the replication stream, which the servers assert
+    # cannot happen (they abort): the grant waits for the pause to end.
+    server = make_server()
+    held, late = key(), key()
+    with server.client() as r:
+        # Both buckets empty: each one's next token comes in 1 s, and its key expires in 2 s.
+        assert r.execute_command("SHIELD.absorb", held, 2, 2, 2) == 0
+        assert r.execute_command("SHIELD.absorb", late, 2, 2, 2) == 0
+        held_waiter = Waiter(server, "SHIELD.absorb", held, 2, 2, "WAIT", 100_000)
+        wait_for_blocked(server, 1)
+        late_waiter = Waiter(server, "SHIELD.absorb", late, 2, 2, "WAIT", 1500)
+        wait_for_blocked(server, 2)
+        stored, expire_at = r.get(held), r.pexpiretime(held)
+        r.execute_command("CLIENT", "PAUSE", 100_000, "WRITE")
+        try:
+            # `late` arrived after `held` and waits 0.5 s past its grant time: when its -1 comes,
+            # held's grant time has passed inside the pause (its key has not yet expired), and
+            # held is still waiting, unwritten.
+            assert late_waiter.result() == -1
+            assert blocked_clients(server) == 1
+            assert (r.get(held), r.pexpiretime(held)) == (stored, expire_at)
+        finally:
+            r.execute_command("CLIENT", "UNPAUSE")
+        assert held_waiter.result() == 0
+        assert r.pexpiretime(held) > expire_at
+        stats = counters(server)
+        assert stats["granted_after_wait"] == 1 and stats["wait_timeouts"] == 1, stats
+    held_waiter.close()
+    late_waiter.close()
+
+
 def test_a_waiter_in_resp3_is_granted_its_verbose_map_as_a_map(make_server):
     server = make_server()
     k = key()
