@@ -11,10 +11,9 @@ namespace {
 // fits at `now_ms`.
 BucketArgs ParseOneBucket(RedisModuleString** argv, int argc, const BucketSyntax& syntax,
                           int64_t now_ms) noexcept {
-  std::string_view views[kMaxArgsAfterKey];
-  size_t count = 0;
-  if (!ArgsAfterKey(argv, argc, 2, views, count)) return {Error::kArity};
-  BucketArgs args = ParseBucketArgs({views, count}, syntax);
+  const ArgsAfterKey views(argv, argc, 2);
+  if (!views.ok()) return {Error::kArity};
+  BucketArgs args = ParseBucketArgs(views.all(), syntax);
   if (args.error == Error::kNone) args.error = CheckExpiry(args, now_ms);
   return args;
 }
@@ -197,11 +196,10 @@ int RefundCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
 // positive integers"; "invalid token count in Redis"; WRONGTYPE.
 int SettleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
   CountCall(Counter::kSettleCalls);
-  std::string_view views[kMaxArgsAfterKey];
-  size_t count = 0;
-  if (!ArgsAfterKey(argv, argc, 4, views, count)) return ReplyError(ctx, Error::kArity);
+  const ArgsAfterKey views(argv, argc, 4);
+  if (!views.ok()) return ReplyError(ctx, Error::kArity);
   const int64_t now_ms = NowMs();
-  const SettleArgs args = ParseSettleArgs({views, count}, now_ms);
+  const SettleArgs args = ParseSettleArgs(views.all(), now_ms);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
   Error error = Error::kNone;
   const Outcome outcome = DecideKey(

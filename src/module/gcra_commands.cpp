@@ -55,10 +55,9 @@ constexpr BucketSyntax kGcraSyntax{
 // time in Redis" (also for another algorithm's count); WRONGTYPE.
 int ThrottleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
   CountCall(Counter::kThrottleCalls);
-  std::string_view views[kMaxThrottleArgs];
-  size_t count = 0;
-  if (!ArgsAfterKey(argv, argc, 3, views, count)) return ReplyError(ctx, Error::kCellUsage);
-  const ThrottleArgs args = ParseThrottleArgs({views, count});
+  const ArgsAfterKey<kMaxThrottleArgs> views(argv, argc, 3);
+  if (!views.ok()) return ReplyError(ctx, Error::kCellUsage);
+  const ThrottleArgs args = ParseThrottleArgs(views.all());
   if (args.error == Error::kCellInteger) return ReplyBadInteger(ctx, views[args.bad_integer]);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
   const int64_t now_ns = NowUs() * kNanosPerMicro;
@@ -103,11 +102,10 @@ int ThrottleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noe
 // "invalid theoretical arrival time in Redis" (also for another algorithm's count); WRONGTYPE.
 int GcraCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
   CountCall(Counter::kGcraCalls);
-  std::string_view views[kMaxArgsAfterKey];
-  size_t count = 0;
-  if (!ArgsAfterKey(argv, argc, 2, views, count)) return ReplyError(ctx, Error::kArity);
+  const ArgsAfterKey views(argv, argc, 2);
+  if (!views.ok()) return ReplyError(ctx, Error::kArity);
   const int64_t now_ns = NowUs() * kNanosPerMicro;
-  BucketArgs args = ParseBucketArgs({views, count}, kGcraSyntax);
+  BucketArgs args = ParseBucketArgs(views.all(), kGcraSyntax);
   // SHIELD.absorb's errors for a period or burst too long to store, then the TAT's own bound.
   if (args.error == Error::kNone) args.error = CheckExpiry(args, now_ns / kNanosPerMilli);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <new>
+#include <span>
 #include <string_view>
 
 #include "core/bucket/bucket_args.hpp"
@@ -39,18 +40,35 @@ inline std::string_view View(const RedisModuleString* str) noexcept {
 // call has, so that an option given twice is reported as such; longer calls get the arity error.
 inline constexpr size_t kMaxArgsAfterKey = 10;
 
-// Views of argv[2..argc), the arguments after <key>; false (the arity error) when there are fewer
-// than `min_count` or more than the views hold.
-template <size_t N>
-bool ArgsAfterKey(RedisModuleString** argv, int argc, size_t min_count,
-                  std::string_view (&views)[N], size_t& count) noexcept {
-  if (argc < 2 || static_cast<size_t>(argc - 2) < min_count || static_cast<size_t>(argc - 2) > N) {
-    return false;
+// Views of argv[2..argc), the arguments after <key>, for a parser. `ok` is false (the arity error)
+// when there are fewer than `min_count` or more than N. The views beyond the call's own are left
+// unset (raw storage), so that a call pays for the arguments it has, not for N.
+template <size_t N = kMaxArgsAfterKey>
+class ArgsAfterKey {
+ public:
+  // views_ is left unset on purpose: the constructor sets the call's own views, nothing reads
+  // the others.
+  // cppcheck-suppress uninitMemberVar
+  ArgsAfterKey(RedisModuleString** argv, int argc, size_t min_count) noexcept {
+    if (argc < 2 || static_cast<size_t>(argc - 2) < min_count ||
+        static_cast<size_t>(argc - 2) > N) {
+      return;
+    }
+    count_ = static_cast<size_t>(argc - 2);
+    for (size_t i = 0; i < count_; ++i) new (&views_[i]) std::string_view(View(argv[i + 2]));
+    ok_ = true;
   }
-  count = static_cast<size_t>(argc - 2);
-  for (size_t i = 0; i < count; ++i) views[i] = View(argv[i + 2]);
-  return true;
-}
+  bool ok() const noexcept { return ok_; }
+  std::span<const std::string_view> all() const noexcept { return {views_, count_}; }
+  const std::string_view& operator[](size_t i) const noexcept { return views_[i]; }
+
+ private:
+  union {
+    std::string_view views_[N];
+  };
+  size_t count_ = 0;
+  bool ok_ = false;
+};
 
 // An array of `count` default-constructed T for one call: up to kInline live on the stack, a
 // longer call allocates from the server's allocator, as the server does for its arguments.

@@ -19,10 +19,9 @@ namespace shield::glue {
 int WindowCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
   CountCall(Counter::kWindowCalls);
   const int64_t now_ms = NowMs();
-  std::string_view views[kMaxArgsAfterKey];
-  size_t count = 0;
-  if (!ArgsAfterKey(argv, argc, 2, views, count)) return ReplyError(ctx, Error::kArity);
-  const WindowArgs args = ParseWindowArgs({views, count}, now_ms);
+  const ArgsAfterKey views(argv, argc, 2);
+  if (!views.ok()) return ReplyError(ctx, Error::kArity);
+  const WindowArgs args = ParseWindowArgs(views.all(), now_ms);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
 
   const Detail detail = args.verbose ? Detail::kFull : Detail::kReply;

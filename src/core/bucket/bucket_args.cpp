@@ -62,6 +62,8 @@ BucketArgs ParseBucketArgs(std::span<const std::string_view> args,
     return syntax.wait && EqualsIgnoringCase(word, "WAIT");
   };
   const auto is_option = [&](std::string_view word) {
+    // Every option is a word: a count (the common third argument) is never one.
+    if (!word.empty() && word.front() >= '0' && word.front() <= '9') return false;
     return IsBurst(word) || (syntax.verbose && IsVerbose(word)) ||
            (syntax.dry_run && EqualsIgnoringCase(word, "DRYRUN")) || is_wait(word);
   };
@@ -139,10 +141,6 @@ static_assert(kMaxMultiBuckets == 1000, "ErrorReply(kTooManyBuckets) names the l
 Error CheckExpiry(const BucketArgs& args, int64_t now_ms) noexcept {
   if (ExpiryFits(now_ms, args.limits.window_ms)) return Error::kNone;
   return args.has_burst ? Error::kBurstTooLarge : Error::kPeriodTooLarge;
-}
-
-std::optional<int64_t> ParseStoredTokens(std::string_view value) noexcept {
-  return ParseStoredInt64(value);
 }
 
 VerboseValues Verbose(const BucketLimits& limits, const AbsorbDecision& decision, int64_t tokens,

@@ -69,9 +69,6 @@ inline constexpr std::size_t kMaxMultiBuckets = 1000;
 // that names what made the window too long.
 Error CheckExpiry(const BucketArgs& args, int64_t now_ms) noexcept;
 
-// Reads a stored token count; nullopt means Error::kInvalidStored.
-std::optional<int64_t> ParseStoredTokens(std::string_view value) noexcept;
-
 // The integer reply of SHIELD.absorb for a decision.
 inline int64_t ReplyFor(const AbsorbDecision& decision) noexcept {
   return decision.allowed ? decision.after.available : kDeniedReply;

@@ -28,7 +28,7 @@ PolicyState StateOf(const BucketLimits& limits, const BucketState& state) noexce
 Error ReadStored(const StoredValue& stored, StoredBucket& out) noexcept {
   out = {0, kNoExpiry};
   if (!stored.exists) return Error::kNone;
-  const auto tokens = ParseStoredTokens(stored.value);
+  const auto tokens = ParseStoredInt64(stored.value);
   if (!tokens) return Error::kInvalidStored;
   if (CountIsATat(*tokens, stored.expire_at_ms)) return Error::kForeignTat;
   out = {*tokens, stored.expire_at_ms};

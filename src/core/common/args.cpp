@@ -6,13 +6,7 @@
 
 namespace shield {
 
-std::optional<int64_t> ParsePositive(std::string_view text) noexcept {
-  // The common case first: up to 18 digits without a leading zero always fit in int64, so the
-  // digits are all there is to check (every argument of an ordinary call takes this path).
-  if (!text.empty() && text.size() <= kDigitsThatFit && text.front() >= '1' &&
-      text.front() <= '9') {
-    return ParseDigits(text);
-  }
+std::optional<int64_t> ParsePositiveRare(std::string_view text) noexcept {
   const auto value = ParseStrictInt64(text);
   if (!value || *value <= 0) return std::nullopt;
   return value;

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "core/common/errors.hpp"
+#include "core/common/int_parse.hpp"
 
 namespace shield {
 
@@ -17,8 +18,21 @@ inline constexpr int64_t kDefaultTokens = 1;
 // True when `word` is VERBOSE, in any case.
 bool IsVerbose(std::string_view word) noexcept;
 
-// A strict positive int64 argument (ParseStrictInt64, above zero), or nullopt.
-std::optional<int64_t> ParsePositive(std::string_view text) noexcept;
+// ParsePositive's path for what its inline part does not take.
+std::optional<int64_t> ParsePositiveRare(std::string_view text) noexcept;
+
+// A strict positive int64 argument (ParseStrictInt64, above zero), or nullopt. The common case
+// inline: up to 18 digits without a leading zero always fit in int64, so the digits are all there
+// is to check (every argument of an ordinary call takes this path).
+inline std::optional<int64_t> ParsePositive(std::string_view text) noexcept {
+  if (!text.empty() && text.size() <= kDigitsThatFit && text.front() >= '1' &&
+      text.front() <= '9') {
+    uint64_t value = 0;
+    if (!ReadShortDigits(text, value)) return std::nullopt;
+    return static_cast<int64_t>(value);
+  }
+  return ParsePositiveRare(text);
+}
 
 // True when `text` equals `upper` (an upper-case ASCII word) in any case.
 bool EqualsIgnoringCase(std::string_view text, std::string_view upper) noexcept;

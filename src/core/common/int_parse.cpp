@@ -6,9 +6,6 @@
 namespace shield {
 namespace {
 
-// Decimal digits that always fit in uint64 (10^19 - 1 < 2^64): no overflow check needed.
-constexpr std::size_t kSafeDigits = 19;
-
 // Writes `magnitude` in decimal, two digits a step from the end of a scratch buffer, after a '-'
 // when `negative`: the one formatter of signed and unsigned values.
 std::size_t FormatDecimal(uint64_t magnitude, bool negative, char* out) noexcept {
@@ -39,17 +36,13 @@ std::size_t FormatDecimal(uint64_t magnitude, bool negative, char* out) noexcept
 
 }  // namespace
 
-// Up to kSafeDigits digits take a loop without overflow checks (most arguments are short),
+// Up to kDigitsThatFit digits take the loop without overflow checks (most arguments are short),
 // longer ones the checked loop.
 std::optional<uint64_t> ParseDigits(std::string_view digits, uint64_t limit) noexcept {
   if (digits.empty()) return std::nullopt;
   uint64_t magnitude = 0;
-  if (digits.size() <= kSafeDigits) {
-    for (const char c : digits) {
-      const auto digit = static_cast<unsigned>(c - '0');
-      if (digit > 9) return std::nullopt;
-      magnitude = magnitude * 10 + digit;
-    }
+  if (digits.size() <= kDigitsThatFit) {
+    if (!ReadShortDigits(digits, magnitude)) return std::nullopt;
   } else {
     for (const char c : digits) {
       const auto digit = static_cast<unsigned>(c - '0');
@@ -87,14 +80,7 @@ std::optional<int64_t> ParseStrictInt64(std::string_view text) noexcept {
   return Signed(text, negative);
 }
 
-std::optional<int64_t> ParseStoredInt64(std::string_view text) noexcept {
-  // The common case first: a count as Shield writes it, up to 18 digits without a sign.
-  if (!text.empty() && text.size() <= kDigitsThatFit && text.front() >= '0' &&
-      text.front() <= '9') {
-    const auto value = ParseDigits(text);
-    if (value) return static_cast<int64_t>(*value);
-    return std::nullopt;
-  }
+std::optional<int64_t> ParseStoredInt64Rare(std::string_view text) noexcept {
   bool negative = false;
   if (!text.empty() && (text.front() == '-' || text.front() == '+')) {
     negative = text.front() == '-';

@@ -20,7 +20,7 @@ std::optional<int64_t> ParseStrictInt64(std::string_view text) noexcept;
 // Parses a stored token count. This is the reading the original module documented: an optional
 // sign followed by one or more decimal digits that fit in int64; leading zeros are accepted.
 // Anything else (empty, binary, spaces, floats, out of range) is not a token count.
-std::optional<int64_t> ParseStoredInt64(std::string_view text) noexcept;
+inline std::optional<int64_t> ParseStoredInt64(std::string_view text) noexcept;
 
 // Decimal digits that always fit in int64 (10^18 - 1 < 2^63).
 inline constexpr std::size_t kDigitsThatFit = 18;
@@ -29,9 +29,37 @@ inline constexpr std::size_t kDigitsThatFit = 18;
 // anything else or a larger number.
 std::optional<uint64_t> ParseDigits(std::string_view digits, uint64_t limit = UINT64_MAX) noexcept;
 
+// The loop of every decimal parse here: 1 to kDigitsThatFit digits (the caller checked the
+// length), which always fit in int64; false for any other byte. Inline, because every argument
+// of an ordinary call and every stored count takes it.
+inline bool ReadShortDigits(std::string_view digits, uint64_t& out) noexcept {
+  uint64_t magnitude = 0;
+  for (const char c : digits) {
+    const auto digit = static_cast<unsigned>(c - '0');
+    if (digit > 9) return false;
+    magnitude = magnitude * 10 + digit;
+  }
+  out = magnitude;
+  return true;
+}
+
 // Writes `value` in canonical decimal into `out` (at least kInt64TextCapacity bytes) and
 // returns the number of bytes written. No terminating NUL.
 std::size_t FormatInt64(int64_t value, char* out) noexcept;
 std::size_t FormatUInt64(uint64_t value, char* out) noexcept;
+
+// ParseStoredInt64's path for what its inline part does not take (a sign, 19 digits or more).
+std::optional<int64_t> ParseStoredInt64Rare(std::string_view text) noexcept;
+
+// The common case inline: a count as Shield writes it, up to 18 digits without a sign.
+inline std::optional<int64_t> ParseStoredInt64(std::string_view text) noexcept {
+  if (!text.empty() && text.size() <= kDigitsThatFit && text.front() >= '0' &&
+      text.front() <= '9') {
+    uint64_t value = 0;
+    if (ReadShortDigits(text, value)) return static_cast<int64_t>(value);
+    return std::nullopt;
+  }
+  return ParseStoredInt64Rare(text);
+}
 
 }  // namespace shield

@@ -90,9 +90,14 @@ inline constexpr uint64_t kCounterMax = static_cast<uint64_t>(INT64_MAX);
 struct Counters {
   std::array<uint64_t, kCounterCount> values{};
 
-  void Add(Counter counter, uint64_t amount = 1) noexcept {
+  void Add(Counter counter, uint64_t amount) noexcept {
     uint64_t& value = values[static_cast<std::size_t>(counter)];
     value = amount >= kCounterMax - value ? kCounterMax : value + amount;
+  }
+  // Add(counter, 1), as every call counts itself: without a branch.
+  void Add(Counter counter) noexcept {
+    uint64_t& value = values[static_cast<std::size_t>(counter)];
+    value += value < kCounterMax ? 1 : 0;
   }
   uint64_t Get(Counter counter) const noexcept { return values[static_cast<std::size_t>(counter)]; }
   // Adds every counter of `other` (a node's, into a cluster-wide sum).
