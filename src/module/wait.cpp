@@ -312,11 +312,26 @@ void HoldWhilePaused(RedisModuleCtx* ctx, Queue* queue, int64_t now_ns) noexcept
   }
 }
 
+// In cluster mode: true when the server would serve a plain call on `name` here now. A grant
+// writes only then, so it never writes a key of a slot this node does not serve, nor a key that a
+// reshard moved away. RedisModule_Call applies the server's own routing to what it runs (every
+// server of the matrix): it refuses a key of a slot served by another node or by none, a key
+// missing from a slot that migrates away (where the server answers ASK), a slot being imported
+// (the timer's client never sent ASKING), and any key while the cluster is down. EXISTS asks
+// exactly that and changes nothing but what any read would (an expired key is deleted).
+bool KeyServedHere(RedisModuleCtx* ctx, RedisModuleString* name) noexcept {
+  RedisModuleCallReply* reply = RedisModule_Call(ctx, "EXISTS", "s", name);
+  if (reply == nullptr) return false;
+  RedisModule_FreeCallReply(reply);
+  return true;
+}
+
 // Grants every waiter whose time has come, in order, each decided again at its planned instant
 // on the key as it is, and carried out like a plain call (propagated as SET ... PXAT). Over
 // maxmemory, a due waiter gets the server's OOM error instead, as the plain call would, and the
-// waiters behind it are planned again without its take.
-void GrantDue(RedisModuleCtx* ctx, Queue* queue, int64_t now_ns) noexcept {
+// waiters behind it are planned again without its take. In cluster mode, the waiters of a key that
+// this node does not serve now (KeyServedHere) get Error::kWaitMoved, and nothing is written.
+void GrantDue(RedisModuleCtx* ctx, Queue* queue, int64_t now_ns, bool cluster) noexcept {
   if (WritesPaused()) {
     HoldWhilePaused(ctx, queue, now_ns);
     return;
@@ -331,6 +346,12 @@ void GrantDue(RedisModuleCtx* ctx, Queue* queue, int64_t now_ns) noexcept {
   bool refused_for_memory = false;
   while (queue->head != nullptr) {
     Waiter* waiter = queue->head;
+    // Before the key is opened: the check may delete an expired key.
+    if (cluster && !KeyServedHere(ctx, queue->name)) {
+      waiter->error = Error::kWaitMoved;
+      Finish(waiter, Ending::kError, now_ns);
+      continue;
+    }
     StringKey key;
     StoredValue stored;
     if (const Error error = OpenStored(ctx, queue->name, key, stored, true);
@@ -399,7 +420,8 @@ void OnTimer(RedisModuleCtx* ctx, void* data) noexcept {
   auto* queue = static_cast<Queue*>(data);
   queue->timer_running = false;
   const int64_t now_ns = RealNowNs();
-  if ((RedisModule_GetContextFlags(ctx) & REDISMODULE_CTX_FLAGS_MASTER) == 0) {
+  const int flags = RedisModule_GetContextFlags(ctx);
+  if ((flags & REDISMODULE_CTX_FLAGS_MASTER) == 0) {
     // No longer a primary (the server unblocks its blocked clients itself when it turns replica;
     // this is the guard): nothing is written.
     while (queue->head != nullptr) {
@@ -408,7 +430,7 @@ void OnTimer(RedisModuleCtx* ctx, void* data) noexcept {
     }
   } else {
     RedisModule_SelectDb(ctx, queue->db);
-    GrantDue(ctx, queue, now_ns);
+    GrantDue(ctx, queue, now_ns, (flags & REDISMODULE_CTX_FLAGS_CLUSTER) != 0);
   }
   Schedule(ctx, queue);
 }
@@ -524,9 +546,6 @@ int ReplyRefused(RedisModuleCtx* ctx, const wait::Request& request, bool verbose
 int WaitCall(RedisModuleCtx* ctx, RedisModuleString* name, const wait::Request& request,
              bool verbose, int64_t wait_ms, int64_t now_ns) noexcept {
   const int flags = RedisModule_GetContextFlags(ctx);
-  if (wait_ms > 0 && (flags & REDISMODULE_CTX_FLAGS_CLUSTER) != 0) {
-    return ReplyError(ctx, Error::kWaitCluster);
-  }
   // Inside MULTI, a script or any context that cannot block, WAIT is WAIT 0.
   const bool can_block =
       wait_ms > 0 && (flags & (REDISMODULE_CTX_FLAGS_MULTI | REDISMODULE_CTX_FLAGS_LUA |

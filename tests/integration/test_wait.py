@@ -274,16 +274,133 @@ def test_the_bound_per_key_refuses_waiters_beyond_it_at_once(make_server):
     waiter.close()
 
 
-def test_wait_is_refused_in_cluster_mode(make_server):
+def test_in_a_cluster_waiters_are_granted_in_arrival_order_as_on_a_single_server(make_server):
     server = make_server(cluster=True)
     with server.client() as r:
         r.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
-        wait_until(lambda: r.execute_command("CLUSTER", "INFO").find("cluster_state:ok") >= 0,
+        wait_until(lambda: "cluster_state:ok" in r.execute_command("CLUSTER", "INFO"),
                    what="the one-node cluster to be up")
         k = "{w}" + key()
-        with pytest.raises(redis.ResponseError, match="WAIT is not available in cluster mode"):
-            r.execute_command("SHIELD.absorb", k, 1, 60, "WAIT", 100)
-        assert r.execute_command("SHIELD.absorb", k, 1, 60, "WAIT", 0) == 0
+        assert r.execute_command("SHIELD.absorb", k, 1, 1) == 0
+        waiters, order = queue_waiters(server, 3, "SHIELD.absorb", k, 1, 1, "WAIT", 10000)
+        assert [w.result() for w in waiters] == [0, 0, 0]
+        assert order == [0, 1, 2]
+        assert counters(server)["granted_after_wait"] == 3
+    for w in waiters:
+        w.close()
+
+
+@pytest.fixture
+def two_node_cluster(make_server):
+    """Node `a` serves every slot (and stays up when one has no node); node `b` has joined and
+    serves none."""
+    a = make_server(cluster=True, extra_args=["--cluster-require-full-coverage", "no"])
+    b = make_server(cluster=True)
+    with a.client() as ra, b.client() as rb:
+        ra.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+        rb.execute_command("CLUSTER", "MEET", "127.0.0.1", a.port)
+        for client in (ra, rb):
+            wait_until(lambda client=client: all(
+                field in client.execute_command("CLUSTER", "INFO")
+                for field in ("cluster_state:ok", "cluster_known_nodes:2")),
+                what="the two-node cluster to be up")
+    return a, b
+
+
+def node_id(server):
+    with server.client() as r:
+        return r.execute_command("CLUSTER", "MYID")
+
+
+def digest(server):
+    with server.client() as r:
+        return r.execute_command("DEBUG", "DIGEST")
+
+
+def test_in_a_cluster_a_waiter_whose_slot_is_no_longer_served_here_gets_tryagain_and_nothing_is_written(
+        two_node_cluster):
+    a, _ = two_node_cluster
+    k = "{moved}" + key()
+    with a.client() as r:
+        slot = r.execute_command("CLUSTER", "KEYSLOT", k)
+        # Empty: the next token comes in 5 s; the key expires (full again) in 10 s, after the reply.
+        assert r.execute_command("SHIELD.absorb", k, 2, 10, 2) == 0
+        waiter = Waiter(a, "SHIELD.absorb", k, 2, 10, "WAIT", 60_000)
+        wait_for_blocked(a, 1)
+        # The slot leaves node a; its key stays here, as a slot taken away with keys leaves them.
+        r.execute_command("CLUSTER", "DELSLOTS", slot)
+        before = digest(a)
+        reply = waiter.result()
+        assert isinstance(reply, RespError) and str(reply).startswith("TRYAGAIN"), reply
+        assert digest(a) == before
+        assert counters(a)["granted_after_wait"] == 0
+    waiter.close()
+
+
+def test_in_a_cluster_a_waiter_whose_key_migrated_away_gets_tryagain_and_nothing_is_written_here(
+        two_node_cluster):
+    a, b = two_node_cluster
+    k = "{migrated}" + key()
+    with a.client() as ra, b.client() as rb:
+        slot = ra.execute_command("CLUSTER", "KEYSLOT", k)
+        assert ra.execute_command("SHIELD.absorb", k, 1, 5) == 0
+        waiter = Waiter(a, "SHIELD.absorb", k, 1, 5, "WAIT", 60_000)
+        wait_for_blocked(a, 1)
+        # A classic reshard of the slot: b imports it, a migrates it, MIGRATE moves the key. Node
+        # a still owns the slot, but a plain call on the key would now be sent to b (ASK).
+        rb.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", node_id(a))
+        ra.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", node_id(b))
+        assert ra.execute_command("MIGRATE", "127.0.0.1", b.port, k, 0, 5000) == "OK"
+        before = digest(a)
+        reply = waiter.result()
+        assert isinstance(reply, RespError) and str(reply).startswith("TRYAGAIN"), reply
+        assert digest(a) == before
+        assert ra.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) == 0
+        assert counters(a)["granted_after_wait"] == 0
+    waiter.close()
+
+
+def test_in_a_cluster_a_waiter_on_a_key_still_here_in_a_migrating_slot_is_granted_here(two_node_cluster):
+    a, b = two_node_cluster
+    k = "{staying}" + key()
+    with a.client() as ra, b.client() as rb:
+        slot = ra.execute_command("CLUSTER", "KEYSLOT", k)
+        # Empty: the next token comes in 1 s, the key expires (full again) in 2 s.
+        assert ra.execute_command("SHIELD.absorb", k, 2, 2, 2) == 0
+        rb.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", node_id(a))
+        ra.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", node_id(b))
+        # The key has not moved: the server serves it here, and so does the grant.
+        waiter = Waiter(a, "SHIELD.absorb", k, 2, 2, "WAIT", 10_000)
+        assert waiter.result() == 0
+        assert ra.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) == 1
+    waiter.close()
+
+
+def test_in_a_cluster_that_goes_down_a_waiter_gets_clusterdown_or_at_its_grant_tryagain_and_nothing_is_written(
+        make_server, server_kind):
+    # Redis and Redict unblock every blocked client with CLUSTERDOWN from their cron; Valkey leaves
+    # a module's blocked client alone, and its grant then finds the key not served (TRYAGAIN).
+    expected = "TRYAGAIN" if server_kind.startswith("valkey") else "CLUSTERDOWN"
+    server = make_server(cluster=True)
+    k = "{down}" + key()
+    with server.client() as r:
+        r.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+        wait_until(lambda: "cluster_state:ok" in r.execute_command("CLUSTER", "INFO"),
+                   what="the one-node cluster to be up")
+        # Empty: the grant comes in 5 s, well after the server's cron has seen the cluster down;
+        # the key expires (full again) in 10 s, after the reply.
+        assert r.execute_command("SHIELD.absorb", k, 2, 10, 2) == 0
+        waiter = Waiter(server, "SHIELD.absorb", k, 2, 10, "WAIT", 60_000)
+        wait_for_blocked(server, 1)
+        # A slot without a node takes the cluster down (cluster-require-full-coverage yes).
+        r.execute_command("CLUSTER", "DELSLOTS", r.execute_command("CLUSTER", "KEYSLOT", "{other}"))
+        before = digest(server)
+        reply = waiter.result()
+        assert isinstance(reply, RespError) and str(reply).startswith(expected), reply
+        assert blocked_clients(server) == 0
+        assert digest(server) == before
+        assert counters(server)["granted_after_wait"] == 0
+    waiter.close()
 
 
 def test_a_key_overwritten_with_another_type_while_waiting_gives_the_waiter_wrongtype(make_server):

@@ -93,9 +93,9 @@ std::string_view ErrorReply(Error error) noexcept {
       return "ERR WAIT must be an integer of milliseconds from 0 to 86400000";
     case Error::kWaitDryRun:
       return "ERR WAIT cannot be combined with DRYRUN";
-    case Error::kWaitCluster:
-      return "ERR WAIT is not available in cluster mode: a waiting call could be granted after its "
-             "key's slot moved to another node (use WAIT 0, or wait in the client)";
+    case Error::kWaitMoved:
+      return "TRYAGAIN this node no longer serves the key (its slot moved or migrates, or the "
+             "cluster is down); nothing was taken";
     case Error::kWaitReadonly:
       return "READONLY You can't write against a read only replica.";
     case Error::kWaitOom:

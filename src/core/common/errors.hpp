@@ -57,12 +57,13 @@ enum class Error {
   kDuplicateLimitKey,
   kSettleAmount,  // SETTLE, SHIELD.settle: reserved or actual is not a non-negative integer
   // WAIT (SHIELD.absorb, SHIELD.gcra): not an integer from 0 to a day of milliseconds; given with
-  // DRYRUN; a wait in cluster mode; a grant on a node that is no longer a primary.
+  // DRYRUN; a grant on a node that is no longer a primary, over maxmemory, or that does not serve
+  // its key any more (cluster).
   kWait,
   kWaitDryRun,
-  kWaitCluster,
   kWaitReadonly,
   kWaitOom,
+  kWaitMoved,  // cluster: the key's slot or the key itself left this node while the call waited
 };
 
 // The exact error reply for `error` (the original module's wording, or Redis's for WRONGTYPE).
