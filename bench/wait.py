@@ -29,7 +29,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "support"))
-from shield_servers import Server, find_server  # noqa: E402
+from shield_servers import Server, find_server, server_version  # noqa: E402
 
 CLIENTS = 200
 RATE = 1000  # tokens a second
@@ -45,9 +45,11 @@ def absorb_calls(r):
 
 
 def run(kind, mode, seconds):
+    """The figures of one way to wait, and the server's name and version."""
     server = Server(find_server(kind), extra_args=["--maxclients", "1000"]).start()
     try:
         admin = server.client()
+        version = server_version(admin)
         admin.execute_command("SHIELD.absorb", KEY, RATE, 1, RATE)  # empty: every grant waits
         stop = threading.Event()
         grants = [[] for _ in range(CLIENTS)]  # (granted at, waited) per client
@@ -94,7 +96,7 @@ def run(kind, mode, seconds):
                       for g in grants if any(measure_from <= at < stop_at for at, _ in g)]
         median = statistics.median(waits_ms)
         client_median = statistics.median(per_client)
-        return {
+        return version, {
             "mode": mode,
             "grants_per_s": round(len(window) / (stop_at - measure_from), 1),
             "calls_per_grant": round((calls_at["to"] - calls_at["from"]) / len(window), 2),
@@ -143,14 +145,9 @@ def main():
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    rows = [run(args.kind, mode, args.seconds) for mode in ("wait", "retry")]
-    probe = Server(find_server(args.kind)).start()
-    try:
-        info = probe.client().info("server")
-        version = f"{'Valkey' if 'valkey_version' in info else 'Redis'} " \
-                  f"{info.get('valkey_version', info['redis_version'])}"
-    finally:
-        probe.cleanup()
+    runs = [run(args.kind, mode, args.seconds) for mode in ("wait", "retry")]
+    version = runs[0][0]
+    rows = [row for _, row in runs]
     text = markdown(args.kind, version, args.seconds, rows)
     print(text)
     if args.write:

@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "support"))
-from shield_servers import Server, find_server, wait_until  # noqa: E402
+from shield_servers import Server, find_server, server_version, wait_until  # noqa: E402
 
 WAITERS = 10_000
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
@@ -30,6 +30,7 @@ def bytes_per_waiter(kind, blpop, keys):
     connections = []
     try:
         r = server.client()
+        version = server_version(r)
         r.config_set("shield.wait-max-per-key", WAITERS)
         r.config_set("shield.wait-max-total", WAITERS)
         for k in range(keys):  # empty buckets of 1100 tokens a day: 1000 waiters fit in a day
@@ -48,22 +49,10 @@ def bytes_per_waiter(kind, blpop, keys):
                 c.sendall(command("SHIELD.absorb", f"m{i % keys}", 1100, 86400, "WAIT", 86_400_000))
         wait_until(lambda: int(r.info("clients")["blocked_clients"]) == WAITERS, timeout=120)
         after = int(r.info("memory")["used_memory"])
-        return (after - before) / WAITERS
+        return version, (after - before) / WAITERS
     finally:
         for c in connections:
             c.close()
-        server.cleanup()
-
-
-def version(kind):
-    server = Server(find_server(kind)).start()
-    try:
-        info = server.client().info("server")
-        for name in ("valkey", "redict"):
-            if f"{name}_version" in info:
-                return f"{name.capitalize()} {info[f'{name}_version']}"
-        return f"Redis {info['redis_version']}"
-    finally:
         server.cleanup()
 
 
@@ -72,10 +61,11 @@ if __name__ == "__main__":
     kinds = [a for a in sys.argv[1:] if a != "--write"] or ["redis7"]
     rows = []
     for kind in kinds:
-        row = {"kind": kind, "server": version(kind),
-               "wait_10_keys": round(bytes_per_waiter(kind, blpop=False, keys=10)),
-               "wait_10000_keys": round(bytes_per_waiter(kind, blpop=False, keys=WAITERS)),
-               "blpop": round(bytes_per_waiter(kind, blpop=True, keys=10))}
+        version, wait_10_keys = bytes_per_waiter(kind, blpop=False, keys=10)
+        _, wait_10000_keys = bytes_per_waiter(kind, blpop=False, keys=WAITERS)
+        _, blpop = bytes_per_waiter(kind, blpop=True, keys=10)
+        row = {"kind": kind, "server": version, "wait_10_keys": round(wait_10_keys),
+               "wait_10000_keys": round(wait_10000_keys), "blpop": round(blpop)}
         print(row, flush=True)
         rows.append(row)
     text = "\n".join([

@@ -97,6 +97,16 @@ class ServerExited(RuntimeError):
     """A server we wait for has exited: waiting longer cannot help."""
 
 
+def server_version(client):
+    """The name and version of the server `client` talks to, as INFO says it: "Redis 7.0.15",
+    "Valkey 9.1.2", "Redict 7.3.6" (Valkey and Redict report a redis_version too)."""
+    info = client.info("server")
+    for name in ("valkey", "redict"):
+        if f"{name}_version" in info:
+            return f"{name.capitalize()} {info[f'{name}_version']}"
+    return f"Redis {info['redis_version']}"
+
+
 def wait_until(condition, timeout=15.0, interval=0.02, what="condition"):
     """Polls `condition` until it returns a truthy value; returns that value."""
     deadline = time.monotonic() + timeout
