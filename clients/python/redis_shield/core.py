@@ -443,16 +443,17 @@ class ReservationBase:
     """What `Reservation` and `AsyncReservation` share: the reservation's decision and whether it
     was settled. A reservation is truthy when it was allowed."""
 
-    def __init__(self, limiter, policies, key, estimate, decision, arrived=None):
+    def __init__(self, limiter, policies, key, estimate, decision):
         self.limiter = limiter
         self.policies = tuple(policies)
         self.key = key
         self.estimate = estimate
         self.decision = decision  # the reservation's Decision: allowed, or refused as `consume` refuses
         # For each window or quota policy that `refunds()`: the moment (time.monotonic()) its estimate
-        # stops counting, the reserve's reply's arrival plus that policy's reset time in the reply (a
-        # window's time until nothing is counted, a quota's time to its period's end).
-        arrived = time.monotonic() if arrived is None else arrived
+        # stops counting, the reserve's reply's arrival (now: the reservation is made as it arrives)
+        # plus that policy's reset time in the reply (a window's time until nothing is counted, a
+        # quota's time to its period's end).
+        arrived = time.monotonic()
         self.counted_until = {r.policy.name: arrived + r.reset for r in decision.results
                               if r.policy.refunds() and decision.source == "redis"}
         self.settled = None  # the settle's Decision, once settled (None when closed without settle())

@@ -87,7 +87,7 @@ class Limiter(LimiterBase):
         a context manager, a reservation left without `settle()` keeps the estimate."""
         policies = self._policies(policies)
         decision = self.consume(key, estimate, policies)
-        return Reservation(self, policies, key, estimate, decision, time.monotonic())
+        return Reservation(self, policies, key, estimate, decision)
 
     def _settle_reservation(self, reservation, actual):
         policies = reservation.policies
@@ -158,7 +158,7 @@ class AsyncLimiter(LimiterBase):
 
     async def _reserve(self, policies, key, estimate):
         decision = await self.consume(key, estimate, policies)
-        return AsyncReservation(self, policies, key, estimate, decision, time.monotonic())
+        return AsyncReservation(self, policies, key, estimate, decision)
 
     async def _settle_reservation(self, reservation, actual):
         policies = reservation.policies
