@@ -302,12 +302,17 @@ bool WritesPaused() noexcept {
 // pause to end. The queue then looks again every kPausedPollMs.
 void HoldWhilePaused(RedisModuleCtx* ctx, Queue* queue, int64_t now_ns) noexcept {
   queue->paused = true;
+  // The key is read only for a late waiter's reply, so a poll with none opens nothing.
   StringKey key;
   StoredValue stored;
-  if (OpenStored(ctx, queue->name, key, stored, true) != Error::kNone) stored = {};
+  bool opened = false;
   for (Waiter* waiter = queue->head; waiter != nullptr;) {
     Waiter* next = waiter->next;
-    if (waiter->deadline_ns < now_ns) Refuse(waiter, stored, 0, now_ns);
+    if (waiter->deadline_ns < now_ns) {
+      if (!opened && OpenStored(ctx, queue->name, key, stored, true) != Error::kNone) stored = {};
+      opened = true;
+      Refuse(waiter, stored, 0, now_ns);
+    }
     waiter = next;
   }
 }

@@ -3,6 +3,8 @@ first come first served per key, and grants it as a plain call would (SET ... PX
 Waiting is observed through the server (INFO clients' blocked_clients, the replication stream),
 never through sleeps or elapsed times."""
 
+import os
+import signal
 import threading
 import uuid
 
@@ -476,23 +478,64 @@ def test_a_grant_due_while_the_server_is_over_maxmemory_gets_the_oom_error_and_w
     waiter.close()
 
 
+class ClientPauseWrite:
+    """CLIENT PAUSE WRITE, ended by CLIENT UNPAUSE."""
+
+    def __init__(self, make_server):
+        self.server = make_server()
+
+    def start(self, r):
+        r.execute_command("CLIENT", "PAUSE", 100_000, "WRITE")
+
+    def end(self, r):
+        r.execute_command("CLIENT", "UNPAUSE")
+
+
+class FailoverToAStoppedReplica:
+    """FAILOVER: the primary pauses writes until its replica has caught up. Its replica is stopped
+    (SIGSTOP) after the primary wrote past it, so the pause lasts until FAILOVER ABORT."""
+
+    def __init__(self, make_server):
+        self.server = make_server()
+        self.replica = make_server(extra_args=["--replicaof", "127.0.0.1", str(self.server.port)])
+        wait_for_replica_link(self.replica)
+
+    def start(self, r):
+        os.kill(self.replica.process.pid, signal.SIGSTOP)
+        r.set(key("behind"), 1)
+        r.execute_command("FAILOVER", "TIMEOUT", 100_000)
+        wait_until(lambda: r.info("replication")["master_failover_state"] == "waiting-for-sync",
+                   what="the failover to wait for the replica")
+
+    def end(self, r):
+        try:
+            r.execute_command("FAILOVER", "ABORT")
+        finally:
+            os.kill(self.replica.process.pid, signal.SIGCONT)
+
+
+@pytest.mark.parametrize("pause", [
+    pytest.param(ClientPauseWrite, id="under CLIENT PAUSE WRITE"),
+    pytest.param(FailoverToAStoppedReplica, id="during a FAILOVER"),
+])
 def test_a_grant_due_while_writes_are_paused_waits_for_the_pause_and_one_whose_wait_ends_in_it_gets_minus_one(
-        make_server):
-    # A write in CLIENT PAUSE WRITE would reach the replication stream, which the servers assert
+        make_server, pause):
+    # A write while writes are paused would reach the replication stream, which the servers assert
     # cannot happen (they abort): the grant waits for the pause to end.
-    server = make_server()
+    pause = pause(make_server)
+    server = pause.server
     held, late = key(), key()
     with server.client() as r:
-        # Both buckets empty: each one's next token comes in 1 s, and its key expires in 2 s.
-        assert r.execute_command("SHIELD.absorb", held, 2, 2, 2) == 0
-        assert r.execute_command("SHIELD.absorb", late, 2, 2, 2) == 0
-        held_waiter = Waiter(server, "SHIELD.absorb", held, 2, 2, "WAIT", 100_000)
+        # Both buckets empty: each one's next token comes in 2 s, and its key expires in 4 s.
+        assert r.execute_command("SHIELD.absorb", held, 2, 4, 2) == 0
+        assert r.execute_command("SHIELD.absorb", late, 2, 4, 2) == 0
+        held_waiter = Waiter(server, "SHIELD.absorb", held, 2, 4, "WAIT", 100_000)
         wait_for_blocked(server, 1)
-        late_waiter = Waiter(server, "SHIELD.absorb", late, 2, 2, "WAIT", 1500)
+        late_waiter = Waiter(server, "SHIELD.absorb", late, 2, 4, "WAIT", 2500)
         wait_for_blocked(server, 2)
         stored, expire_at = r.get(held), r.pexpiretime(held)
-        r.execute_command("CLIENT", "PAUSE", 100_000, "WRITE")
         try:
+            pause.start(r)
             # `late` arrived after `held` and waits 0.5 s past its grant time: when its -1 comes,
             # held's grant time has passed inside the pause (its key has not yet expired), and
             # held is still waiting, unwritten.
@@ -500,7 +543,7 @@ def test_a_grant_due_while_writes_are_paused_waits_for_the_pause_and_one_whose_w
             assert blocked_clients(server) == 1
             assert (r.get(held), r.pexpiretime(held)) == (stored, expire_at)
         finally:
-            r.execute_command("CLIENT", "UNPAUSE")
+            pause.end(r)
         assert held_waiter.result() == 0
         assert r.pexpiretime(held) > expire_at
         stats = counters(server)
