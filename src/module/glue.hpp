@@ -40,22 +40,23 @@ inline std::string_view View(const RedisModuleString* str) noexcept {
 // call has, so that an option given twice is reported as such; longer calls get the arity error.
 inline constexpr size_t kMaxArgsAfterKey = 10;
 
-// Views of argv[2..argc), the arguments after <key>, for a parser. `ok` is false (the arity error)
-// when there are fewer than `min_count` or more than N. The views beyond the call's own are left
-// unset (raw storage), so that a call pays for the arguments it has, not for N.
-template <size_t N = kMaxArgsAfterKey>
-class ArgsAfterKey {
+// Views of argv[first..argc), a call's arguments from `first` on, for a parser. `ok` is false (the
+// arity error) when there are fewer than `min_count` or more than N. The views beyond the call's
+// own are left unset (raw storage), so that a call pays for the arguments it has, not for N.
+template <size_t N>
+class ArgViews {
  public:
   // views_ is left unset on purpose: the constructor sets the call's own views, nothing reads
   // the others.
   // cppcheck-suppress uninitMemberVar
-  ArgsAfterKey(RedisModuleString** argv, int argc, size_t min_count) noexcept {
-    if (argc < 2 || static_cast<size_t>(argc - 2) < min_count ||
-        static_cast<size_t>(argc - 2) > N) {
+  ArgViews(RedisModuleString** argv, int argc, int first, size_t min_count) noexcept {
+    if (argc < first || static_cast<size_t>(argc - first) < min_count ||
+        static_cast<size_t>(argc - first) > N) {
       return;
     }
-    count_ = static_cast<size_t>(argc - 2);
-    for (size_t i = 0; i < count_; ++i) new (&views_[i]) std::string_view(View(argv[i + 2]));
+    count_ = static_cast<size_t>(argc - first);
+    for (size_t i = 0; i < count_; ++i)
+      new (&views_[i]) std::string_view(View(argv[i + static_cast<size_t>(first)]));
     ok_ = true;
   }
   bool ok() const noexcept { return ok_; }
@@ -68,6 +69,14 @@ class ArgsAfterKey {
   };
   size_t count_ = 0;
   bool ok_ = false;
+};
+
+// The arguments after <key> (argv[2..argc)) of a one-key command.
+template <size_t N = kMaxArgsAfterKey>
+class ArgsAfterKey : public ArgViews<N> {
+ public:
+  ArgsAfterKey(RedisModuleString** argv, int argc, size_t min_count) noexcept
+      : ArgViews<N>(argv, argc, 2, min_count) {}
 };
 
 // An array of `count` default-constructed T for one call: up to kInline live on the stack, a

@@ -278,12 +278,10 @@ void ReplyVerbose(RedisModuleCtx* ctx, const VerboseValues& values) noexcept {
 // inside MULTI or a script; RESET names SHIELD.stats_reset, which replaced it.
 int StatsCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
   CountCall(Counter::kStatsCalls);
-  constexpr int kMaxArgs = 3;
-  if (argc - 1 > kMaxArgs) return ReplyError(ctx, Error::kArity);
-  std::string_view views[kMaxArgs];
-  const auto count = static_cast<size_t>(argc - 1);
-  for (size_t i = 0; i < count; ++i) views[i] = View(argv[i + 1]);
-  const StatsArgs args = ParseStatsArgs({views, count});
+  constexpr size_t kMaxArgs = 3;  // CLUSTER TIMEOUT <ms>
+  const ArgViews<kMaxArgs> views(argv, argc, 1, 0);
+  if (!views.ok()) return ReplyError(ctx, Error::kArity);
+  const StatsArgs args = ParseStatsArgs(views.all());
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
   switch (args.mode) {
     case StatsMode::kCluster:

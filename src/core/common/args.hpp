@@ -25,12 +25,7 @@ std::optional<int64_t> ParsePositiveRare(std::string_view text) noexcept;
 // inline: up to 18 digits without a leading zero always fit in int64, so the digits are all there
 // is to check (every argument of an ordinary call takes this path).
 inline std::optional<int64_t> ParsePositive(std::string_view text) noexcept {
-  if (!text.empty() && text.size() <= kDigitsThatFit && text.front() >= '1' &&
-      text.front() <= '9') {
-    uint64_t value = 0;
-    if (!ReadShortDigits(text, value)) return std::nullopt;
-    return static_cast<int64_t>(value);
-  }
+  if (int64_t value = 0; ReadShortNumber(text, '1', value)) return value;
   return ParsePositiveRare(text);
 }
 

@@ -51,14 +51,23 @@ std::size_t FormatUInt64(uint64_t value, char* out) noexcept;
 // ParseStoredInt64's path for what its inline part does not take (a sign, 19 digits or more).
 std::optional<int64_t> ParseStoredInt64Rare(std::string_view text) noexcept;
 
+// The common case of a parse, inline: 1 to kDigitsThatFit digits, the first no less than
+// `lowest_first` ('0' where leading zeros are read, '1' where they are not). False for any other
+// text, which the caller's rare path then reads in full.
+inline bool ReadShortNumber(std::string_view text, char lowest_first, int64_t& out) noexcept {
+  if (text.empty() || text.size() > kDigitsThatFit || text.front() < lowest_first ||
+      text.front() > '9') {
+    return false;
+  }
+  uint64_t value = 0;
+  if (!ReadShortDigits(text, value)) return false;
+  out = static_cast<int64_t>(value);
+  return true;
+}
+
 // The common case inline: a count as Shield writes it, up to 18 digits without a sign.
 inline std::optional<int64_t> ParseStoredInt64(std::string_view text) noexcept {
-  if (!text.empty() && text.size() <= kDigitsThatFit && text.front() >= '0' &&
-      text.front() <= '9') {
-    uint64_t value = 0;
-    if (ReadShortDigits(text, value)) return static_cast<int64_t>(value);
-    return std::nullopt;
-  }
+  if (int64_t value = 0; ReadShortNumber(text, '0', value)) return value;
   return ParseStoredInt64Rare(text);
 }
 
