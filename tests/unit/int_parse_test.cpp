@@ -123,5 +123,29 @@ TEST(ParseStoredInt64, ReadsEighteenDigitsAndLeadingZerosAsBefore) {
   EXPECT_EQ(ParseStoredInt64("9223372036854775807"), kMax);
 }
 
+// Every length of the short path (up to 18 digits) reads as digit-by-digit arithmetic does, and a
+// byte that is not a digit at any place is refused, whatever its value (those just outside
+// '0'..'9', signs, spaces, bytes above 0x7f).
+TEST(ParseDigits, ReadsEveryShortLengthAndRefusesANonDigitAtEveryPlace) {
+  const std::string all = "918273645091827364";
+  const char not_digits[] = {'\0', ' ', '+',    '-',    '/',    ':',    '?',
+                             '@',  'a', '\x7f', '\x80', '\xf0', '\xfa', '\xff'};
+  for (std::size_t len = 1; len <= kDigitsThatFit; ++len) {
+    const std::string digits = all.substr(0, len);
+    uint64_t expected = 0;
+    for (const char c : digits) expected = expected * 10 + static_cast<uint64_t>(c - '0');
+    EXPECT_EQ(ParseDigits(digits), expected) << digits;
+    EXPECT_EQ(ParseStoredInt64(digits), static_cast<int64_t>(expected)) << digits;
+    for (std::size_t at = 0; at < len; ++at) {
+      for (const char bad : not_digits) {
+        std::string text = digits;
+        text[at] = bad;
+        EXPECT_EQ(ParseDigits(text), std::nullopt)
+            << len << " digits, byte " << int{bad} << " at " << at;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace shield
