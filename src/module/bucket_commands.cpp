@@ -46,9 +46,8 @@ int AbsorbWaiting(RedisModuleCtx* ctx, RedisModuleString* name, const BucketArgs
 }
 
 // Absorb, inspect and refund: one bucket, one operation.
-int OneBucket(RedisModuleCtx* ctx, RedisModuleString** argv, int argc, Counter command,
-              const BucketSyntax& syntax, Operation operation) noexcept {
-  CountCall(command);
+int OneBucket(RedisModuleCtx* ctx, RedisModuleString** argv, int argc, const BucketSyntax& syntax,
+              Operation operation) noexcept {
   const int64_t now_ms = NowMs();
   const BucketArgs args = ParseOneBucket(argv, argc, syntax, now_ms);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
@@ -77,7 +76,7 @@ int OneBucket(RedisModuleCtx* ctx, RedisModuleString** argv, int argc, Counter c
 // Errors: wrong arity; "capacity/period/tokens/burst must be positive"; "period/burst value too
 // large"; "syntax error" for a repeated option; "invalid token count in Redis"; WRONGTYPE.
 int AbsorbCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  return OneBucket(ctx, argv, argc, Counter::kAbsorbCalls, kAbsorbSyntax, Operation::kTake);
+  return OneBucket(ctx, argv, argc, kAbsorbSyntax, Operation::kTake);
 }
 
 // SHIELD.inspect <key> <capacity> <period> [<tokens>] [BURST <n>] [VERBOSE]
@@ -86,7 +85,7 @@ int AbsorbCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
 // anything. Changes nothing: no write, no keyspace event, no propagation, no re-encoding.
 // Errors: as SHIELD.absorb's.
 int InspectCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  return OneBucket(ctx, argv, argc, Counter::kInspectCalls, kInspectSyntax, Operation::kPeek);
+  return OneBucket(ctx, argv, argc, kInspectSyntax, Operation::kPeek);
 }
 
 // SHIELD.absorb_multi <key> <capacity>[:<burst>] <period> <tokens> [...] [VERBOSE]
@@ -100,7 +99,6 @@ int InspectCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noex
 // more than once" (found by sorting the keys: O(N log N)); the stored value errors. Any error
 // writes nothing.
 int AbsorbMultiCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  CountCall(Counter::kAbsorbMultiCalls);
   int groups_argc = argc - 1;
   const bool verbose = groups_argc % 4 == 1 && IsVerbose(View(argv[argc - 1]));
   if (verbose) --groups_argc;
@@ -182,7 +180,7 @@ int AbsorbMultiCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) 
 // Reply: integer, the tokens in the bucket afterwards. A full bucket is not written.
 // Errors: as SHIELD.absorb's (tokens is required).
 int RefundCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  return OneBucket(ctx, argv, argc, Counter::kRefundCalls, kRefundSyntax, Operation::kGive);
+  return OneBucket(ctx, argv, argc, kRefundSyntax, Operation::kGive);
 }
 
 // SHIELD.settle <key> <capacity> <period> <reserved> <actual> [BURST <n>]
@@ -195,7 +193,6 @@ int RefundCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
 // Errors: SHIELD.absorb's for capacity, period and burst; "reserved and actual must be zero or
 // positive integers"; "invalid token count in Redis"; WRONGTYPE.
 int SettleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  CountCall(Counter::kSettleCalls);
   const ArgsAfterKey views(argv, argc, 4);
   if (!views.ok()) return ReplyError(ctx, Error::kArity);
   const int64_t now_ms = NowMs();
@@ -225,7 +222,6 @@ int SettleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
 // Errors: wrong arity; WRONGTYPE when a key holds something other than a string, in which case
 // nothing is deleted.
 int ResetCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  CountCall(Counter::kResetCalls);
   if (argc < 2) return ReplyError(ctx, Error::kArity);
   // Every key is checked before any is deleted, so WRONGTYPE deletes nothing.
   for (int i = 1; i < argc; ++i) {

@@ -3,7 +3,11 @@
 // Included only by module.cpp.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
+#include <string_view>
+#include <utility>
 
 #include "module/glue.hpp"
 #include "module/version.hpp"
@@ -237,9 +241,11 @@ inline CommandArg kThrottleArgs[] = {
     {},
 };
 
-constexpr RedisModuleCommandInfo Info(const char* summary, const char* complexity,
-                                      const char* since, int arity,
-                                      RedisModuleCommandKeySpec* key_specs, CommandArg* args) {
+// A command's info, with its arguments as the module API takes them.
+constexpr RedisModuleCommandInfo InfoWithArgs(const char* summary, const char* complexity,
+                                              const char* since, int arity,
+                                              RedisModuleCommandKeySpec* key_specs,
+                                              RedisModuleCommandArg* args) {
   return {.version = &kCommandInfoVersion,
           .summary = summary,
           .complexity = complexity,
@@ -248,13 +254,29 @@ constexpr RedisModuleCommandInfo Info(const char* summary, const char* complexit
           .tips = nullptr,
           .arity = arity,
           .key_specs = key_specs,
-          .args = args != nullptr ? Args(args) : nullptr};
+          .args = args};
+}
+// The info of a command with the arguments `args`, or with none (nullptr). Two overloads, because a
+// sanitizer build does not take the comparison of a global's address with nullptr as a constant
+// expression (kCommands is constexpr).
+constexpr RedisModuleCommandInfo Info(const char* summary, const char* complexity,
+                                      const char* since, int arity,
+                                      RedisModuleCommandKeySpec* key_specs, CommandArg* args) {
+  return InfoWithArgs(summary, complexity, since, arity, key_specs, Args(args));
+}
+constexpr RedisModuleCommandInfo Info(const char* summary, const char* complexity,
+                                      const char* since, int arity,
+                                      RedisModuleCommandKeySpec* key_specs,
+                                      std::nullptr_t /*no arguments*/) {
+  return InfoWithArgs(summary, complexity, since, arity, key_specs, nullptr);
 }
 
 // One row per command: everything OnLoad registers. Arity is the minimum, negative; each handler
-// checks the rest.
+// checks the rest. `counter` names the command's count of calls in SHIELD.stats and INFO (it is
+// counted before its handler runs: Dispatch, below).
 struct CommandSpec {
   const char* name;
+  std::string_view counter;
   const char* flags;
   const char* acl_categories;  // where the server offers them (Redis 7.2+, Valkey), plus "shield"
   int first_key;
@@ -264,62 +286,125 @@ struct CommandSpec {
   RedisModuleCommandInfo info;
 };
 
-inline const CommandSpec kCommands[] = {
-    {"SHIELD.absorb", "write deny-oom fast", "write fast", 1, 1, 1, AbsorbCommand,
+inline constexpr CommandSpec kCommands[] = {
+    {"SHIELD.absorb", "absorb_calls", "write deny-oom fast", "write fast", 1, 1, 1, AbsorbCommand,
      Info("Takes tokens from a token bucket; replies the tokens left, or -1 when too few are left.",
           "O(1)", "1.0.0", -4, kAbsorbKeySpecs, kAbsorbArgs)},
-    {"SHIELD.inspect", "readonly fast", "read fast", 1, 1, 1, InspectCommand,
+    {"SHIELD.inspect", "inspect_calls", "readonly fast", "read fast", 1, 1, 1, InspectCommand,
      Info("Replies what SHIELD.absorb would (VERBOSE), changing nothing.", "O(1)", "2.0.0", -4,
           kInspectKeySpecs, kInspectArgs)},
-    {"SHIELD.absorb_multi", "write deny-oom", "write slow", 1, -4, 4, AbsorbMultiCommand,
+    {"SHIELD.absorb_multi", "absorb_multi_calls", "write deny-oom", "write slow", 1, -4, 4,
+     AbsorbMultiCommand,
      Info("Takes tokens from several buckets, all or nothing.",
           "O(N log N) for N buckets, at most 1000", "2.0.0", -5, kMultiKeySpecs, kMultiArgs)},
-    {"SHIELD.refund", "write deny-oom fast", "write fast", 1, 1, 1, RefundCommand,
+    {"SHIELD.refund", "refund_calls", "write deny-oom fast", "write fast", 1, 1, 1, RefundCommand,
      Info("Gives tokens back to a bucket, never above its maximum.", "O(1)", "2.0.0", -5,
           kAbsorbKeySpecs, kRefundArgs)},
-    {"SHIELD.settle", "write deny-oom fast", "write fast", 1, 1, 1, SettleCommand,
+    {"SHIELD.settle", "settle_calls", "write deny-oom fast", "write fast", 1, 1, 1, SettleCommand,
      Info("Settles a cost known afterwards: gives back what was reserved beyond it, or takes the "
           "rest, leaving the bucket in debt; replies the balance.",
           "O(1)", "2.1.0", -6, kAbsorbKeySpecs, kSettleArgs)},
-    {"SHIELD.reset", "write", "write slow", 1, -1, 1, ResetCommand,
+    {"SHIELD.reset", "reset_calls", "write", "write slow", 1, -1, 1, ResetCommand,
      Info("Deletes buckets; replies how many existed.", "O(N) for N keys", "2.0.0", -2,
           kResetKeySpecs, kResetArgs)},
-    {"SHIELD.stats", "readonly", "slow", 0, 0, 0, StatsCommand,
+    {"SHIELD.stats", "stats_calls", "readonly", "slow", 0, 0, 0, StatsCommand,
      Info("Shield's counters on this node, or summed over the cluster.", "O(1), CLUSTER: O(nodes)",
           "2.0.0", -1, nullptr, kStatsArgs)},
     // An admin command apart from SHIELD.stats, so that ACL rules can keep read-only and
     // non-admin users from wiping the counters that would show an attack.
-    {"SHIELD.stats_reset", "write admin", "write admin dangerous", 0, 0, 0, StatsResetCommand,
+    {"SHIELD.stats_reset", "stats_reset_calls", "write admin", "write admin dangerous", 0, 0, 0,
+     StatsResetCommand,
      Info("Zeroes Shield's counters on this node.", "O(1)", "2.1.0", 1, nullptr, nullptr)},
-    {"SHIELD.window", "write deny-oom fast", "write fast", 1, 1, 1, WindowCommand,
+    {"SHIELD.window", "window_calls", "write deny-oom fast", "write fast", 1, 1, 1, WindowCommand,
      Info("Takes tokens from a sliding window of at most <limit> per <window> seconds; replies "
           "the tokens left, or -1.",
           "O(1)", "2.0.0", -4, kAbsorbKeySpecs, kWindowArgs)},
-    {"SHIELD.quota", "write deny-oom fast", "write fast", 1, 1, 1, QuotaCommand,
+    {"SHIELD.quota", "quota_calls", "write deny-oom fast", "write fast", 1, 1, 1, QuotaCommand,
      Info("Takes tokens from a quota of at most <limit> per UTC hour, day or month; replies the "
           "tokens left, or -1.",
           "O(1)", "2.0.0", -4, kAbsorbKeySpecs, kQuotaArgs)},
     // Named and with arity -1 as redis-cell registers it: COMMAND, INFO commandstats
     // (cmdstat_cl.throttle) and the usage error for a wrong count read as they did.
-    {"cl.throttle", "write deny-oom fast", "write fast", 1, 1, 1, ThrottleCommand,
+    {"cl.throttle", "throttle_calls", "write deny-oom fast", "write fast", 1, 1, 1, ThrottleCommand,
      Info("GCRA rate limit compatible with redis-cell: replies limited, limit, remaining, retry "
           "after and reset after.",
           "O(1)", "2.0.0", -1, kAbsorbKeySpecs, kThrottleArgs)},
-    {"SHIELD.gcra", "write deny-oom fast", "write fast", 1, 1, 1, GcraCommand,
+    {"SHIELD.gcra", "gcra_calls", "write deny-oom fast", "write fast", 1, 1, 1, GcraCommand,
      Info("Takes tokens by GCRA (CL.THROTTLE's keys) with SHIELD.absorb's arguments; replies "
           "the tokens left, or -1.",
           "O(1)", "2.0.0", -4, kAbsorbKeySpecs, kGcraArgs)},
     // Keys by <numkeys>: the key specs say where (COMMAND GETKEYS), and getkeys-api answers the
     // servers that route by the legacy key range (limit_commands.cpp).
-    {"SHIELD.limit", "write deny-oom getkeys-api", "write slow", 0, 0, 0, LimitCommand,
+    {"SHIELD.limit", "limit_calls", "write deny-oom getkeys-api", "write slow", 0, 0, 0,
+     LimitCommand,
      Info("Decides several limits of any algorithm (one policy per key) at once and takes from "
           "all of them or none; replies each policy's state and, with HEADERS, the RateLimit "
           "headers.",
           "O(N log N) for N policies, at most 1000", "2.1.0", -7, kLimitKeySpecs, kLimitArgs)},
-    {"SHIELD.limit_ro", "readonly getkeys-api", "read slow", 0, 0, 0, LimitRoCommand,
+    {"SHIELD.limit_ro", "limit_ro_calls", "readonly getkeys-api", "read slow", 0, 0, 0,
+     LimitRoCommand,
      Info("SHIELD.limit with DRYRUN: replies what SHIELD.limit would, changing nothing.",
           "O(N log N) for N policies, at most 1000", "2.1.0", -7, kLimitRoKeySpecs, kLimitArgs)},
 };
+
+static_assert(std::size(kCommands) <= kMaxCommands, "kMaxCommands has room for every command");
+
+// True when the space-separated `flags` include `flag`.
+constexpr bool HasFlag(std::string_view flags, std::string_view flag) {
+  while (!flags.empty()) {
+    const size_t end = std::min(flags.find(' '), flags.size());
+    if (flags.substr(0, end) == flag) return true;
+    flags.remove_prefix(std::min(end + 1, flags.size()));
+  }
+  return false;
+}
+
+// The handler registered for row `Row`: counts the call (`calls` and the row's own counter), then
+// runs the row's handler. A `getkeys-api` command is also asked where its keys are (COMMAND
+// GETKEYS, routing): such a request is not a call.
+template <size_t Row>
+int Dispatch(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
+  constexpr const CommandSpec& kSpec = kCommands[Row];
+  if constexpr (HasFlag(kSpec.flags, "getkeys-api")) {
+    if (RedisModule_IsKeysPositionRequest(ctx)) return kSpec.handler(ctx, argv, argc);
+  }
+  counters.CountCall(Row);
+  return kSpec.handler(ctx, argv, argc);
+}
+
+template <size_t... Rows>
+constexpr std::array<RedisModuleCmdFunc, sizeof...(Rows)> DispatchersOf(
+    std::index_sequence<Rows...> /*rows*/) {
+  return {&Dispatch<Rows>...};
+}
+// Dispatch of every row, in the table's order.
+inline constexpr auto kDispatchers =
+    DispatchersOf(std::make_index_sequence<std::size(kCommands)>{});
+
+// The names of the commands' counters, in the table's order (SHIELD.stats and INFO list them
+// after the totals).
+template <size_t N>
+constexpr std::array<std::string_view, N> CounterNamesOf(const CommandSpec (&rows)[N]) {
+  std::array<std::string_view, N> names{};
+  for (size_t i = 0; i < N; ++i) names[i] = rows[i].counter;
+  return names;
+}
+inline constexpr auto kCommandCounters = CounterNamesOf(kCommands);
+
+// Every command's counter has a name of its own (no total's, no other command's), short enough
+// for the cluster bus's one-byte length.
+constexpr bool CommandCountersAreDistinctAndShort() {
+  for (size_t i = 0; i < kCommandCounters.size(); ++i) {
+    const std::string_view name = kCommandCounters[i];
+    if (name.empty() || name.size() > kMaxCounterNameLength) return false;
+    if (std::ranges::find(kCounterNames, name) != kCounterNames.end()) return false;
+    for (size_t j = i + 1; j < kCommandCounters.size(); ++j) {
+      if (kCommandCounters[j] == name) return false;
+    }
+  }
+  return true;
+}
+static_assert(CommandCountersAreDistinctAndShort(), "a command's counter needs a name of its own");
 
 // The ACL category of every Shield command, where the server lets modules add one (Redis 7.4+,
 // Valkey 8+): `ACL SETUSER app +@shield`.

@@ -54,7 +54,6 @@ constexpr BucketSyntax kGcraSyntax{
 // call's interval would pass the last TAT the key format holds), "invalid theoretical arrival
 // time in Redis" (also for another algorithm's count); WRONGTYPE.
 int ThrottleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  CountCall(Counter::kThrottleCalls);
   const ArgsAfterKey<kMaxThrottleArgs> views(argv, argc, 3);
   if (!views.ok()) return ReplyError(ctx, Error::kCellUsage);
   const ThrottleArgs args = ParseThrottleArgs(views.all());
@@ -101,7 +100,6 @@ int ThrottleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noe
 // would pass the last TAT the key format holds); "rate too high" above 10^9 tokens per second;
 // "invalid theoretical arrival time in Redis" (also for another algorithm's count); WRONGTYPE.
 int GcraCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  CountCall(Counter::kGcraCalls);
   const ArgsAfterKey views(argv, argc, 2);
   if (!views.ok()) return ReplyError(ctx, Error::kArity);
   const int64_t now_ns = NowUs() * kNanosPerMicro;

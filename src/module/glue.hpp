@@ -18,12 +18,6 @@ namespace shield::glue {
 // This node's counters (commands run on the main thread only).
 extern Counters counters;
 
-// Counts one call of the command whose own counter is `command`.
-inline void CountCall(Counter command) noexcept {
-  counters.Add(Counter::kCalls);
-  counters.Add(command);
-}
-
 // The time of the current command, in unix milliseconds.
 int64_t NowMs() noexcept;
 
@@ -208,8 +202,9 @@ int LimitCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexce
 int LimitRoCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
 int SettleCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;
 
-// INFO shield, and the cluster-bus receivers of SHIELD.stats CLUSTER.
+// INFO shield; and at load, the names of the commands' counters (the command table's, in its
+// order) and the cluster-bus receivers of SHIELD.stats CLUSTER.
 void InfoCallback(RedisModuleInfoCtx* ctx, int for_crash_report) noexcept;
-void RegisterStatsReceivers(RedisModuleCtx* ctx) noexcept;
+void SetUpStats(RedisModuleCtx* ctx, std::span<const std::string_view> command_counters) noexcept;
 
 }  // namespace shield::glue

@@ -131,7 +131,6 @@ int Limit(RedisModuleCtx* ctx, RedisModuleString** argv, int argc, bool read_onl
     }
     return REDISMODULE_OK;
   }
-  CountCall(read_only ? Counter::kLimitRoCalls : Counter::kLimitCalls);
   if (argc < 2) return ReplyError(ctx, Error::kArity);
   const auto arg_count = static_cast<size_t>(argc - 1);
   ScratchArray<std::string_view, 16> words(arg_count);

@@ -67,9 +67,10 @@ const char* RegisterHint(const char* name) noexcept {
          "redis-cell, or remove its loadmodule line and restart), then load Shield";
 }
 
-int RegisterCommand(RedisModuleCtx* ctx, const CommandSpec& spec) noexcept {
-  if (RedisModule_CreateCommand(ctx, spec.name, spec.handler, spec.flags, spec.first_key,
-                                spec.last_key, spec.key_step) == REDISMODULE_ERR) {
+int RegisterCommand(RedisModuleCtx* ctx, const CommandSpec& spec,
+                    RedisModuleCmdFunc dispatch) noexcept {
+  if (RedisModule_CreateCommand(ctx, spec.name, dispatch, spec.flags, spec.first_key, spec.last_key,
+                                spec.key_step) == REDISMODULE_ERR) {
     RedisModule_Log(ctx, "warning", "Shield could not register %s%s", spec.name,
                     RegisterHint(spec.name));
     return REDISMODULE_ERR;
@@ -167,11 +168,13 @@ extern "C" __attribute__((visibility("default"))) int RedisModule_OnLoad(
                                         (atomic_slot_migration ? kHandleAtomicSlotMigration : 0));
 
   FindAclApi(ctx);
-  for (const CommandSpec& spec : kCommands) {
-    if (RegisterCommand(ctx, spec) == REDISMODULE_ERR) return REDISMODULE_ERR;
+  for (size_t row = 0; row < std::size(kCommands); ++row) {
+    if (RegisterCommand(ctx, kCommands[row], kDispatchers[row]) == REDISMODULE_ERR) {
+      return REDISMODULE_ERR;
+    }
   }
   if (RedisModule_RegisterInfoFunc(ctx, InfoCallback) == REDISMODULE_ERR) return REDISMODULE_ERR;
   if (RegisterWait(ctx) == REDISMODULE_ERR) return REDISMODULE_ERR;
-  RegisterStatsReceivers(ctx);
+  SetUpStats(ctx, kCommandCounters);
   return REDISMODULE_OK;
 }

@@ -17,7 +17,6 @@ namespace shield::glue {
 // "period value too large"; "syntax error" for VERBOSE twice; "invalid token count in Redis";
 // WRONGTYPE.
 int QuotaCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  CountCall(Counter::kQuotaCalls);
   const int64_t now_ms = NowMs();
   const ArgsAfterKey views(argv, argc, 2);
   if (!views.ok()) return ReplyError(ctx, Error::kArity);

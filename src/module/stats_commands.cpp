@@ -10,11 +10,16 @@ Counters counters;
 
 namespace {
 
+// The fields this node reports: the totals, then a count of calls per command of the command
+// table (SetUpStats).
+CounterFields fields{{}};
+
 // The counters as field/value pairs of a map whose header the caller has sent.
 void ReplyCounterFields(RedisModuleCtx* ctx, const Counters& values) noexcept {
-  for (size_t i = 0; i < kCounterCount; ++i) {
-    RedisModule_ReplyWithStringBuffer(ctx, kCounterNames[i].data(), kCounterNames[i].size());
-    RedisModule_ReplyWithLongLong(ctx, static_cast<long long>(values.values[i]));
+  for (size_t field = 0; field < fields.size(); ++field) {
+    const std::string_view name = fields.Name(field);
+    RedisModule_ReplyWithStringBuffer(ctx, name.data(), name.size());
+    RedisModule_ReplyWithLongLong(ctx, static_cast<long long>(fields.Value(values, field)));
   }
 }
 
@@ -124,7 +129,7 @@ int ReplyCluster(RedisModuleCtx* ctx, RedisModuleString** /*argv*/, int /*argc*/
     sum.AddAll(request->nodes[i].counters);
     ++answered;
   }
-  RedisModule_ReplyWithMap(ctx, static_cast<long>(kCounterCount) + 3);
+  RedisModule_ReplyWithMap(ctx, static_cast<long>(fields.size()) + 3);
   ReplyCounterFields(ctx, sum);
   RedisModule_ReplyWithCString(ctx, "nodes_total");
   RedisModule_ReplyWithLongLong(ctx, static_cast<long long>(request->count));
@@ -135,7 +140,7 @@ int ReplyCluster(RedisModuleCtx* ctx, RedisModuleString** /*argv*/, int /*argc*/
   for (size_t i = 0; i < request->count; ++i) {
     const NodeEntry& node = request->nodes[i];
     const bool ok = node.status == NodeStatus::kOk;
-    RedisModule_ReplyWithMap(ctx, 4 + (ok ? static_cast<long>(kCounterCount) : 0));
+    RedisModule_ReplyWithMap(ctx, 4 + (ok ? static_cast<long>(fields.size()) : 0));
     RedisModule_ReplyWithCString(ctx, "id");
     RedisModule_ReplyWithCString(ctx, node.id);
     RedisModule_ReplyWithCString(ctx, "address");
@@ -162,20 +167,21 @@ void OnStatsRequest(RedisModuleCtx* ctx, const char* sender_id, uint8_t /*type*/
                     const unsigned char* payload, uint32_t len) noexcept {
   const auto request_id = DecodeStatsRequest({payload, len});
   if (!request_id) return;
-  uint8_t reply[kStatsReplySize];
-  EncodeStatsReply(*request_id, counters, std::span<uint8_t, kStatsReplySize>(reply));
+  uint8_t reply[kMaxStatsReplySize];
+  const size_t size = EncodeStatsReply(*request_id, counters, fields,
+                                       std::span<uint8_t, kMaxStatsReplySize>(reply));
   // Node IDs come as 40 bytes without a terminating NUL, and the servers look them up as C
   // strings: pass a terminated copy.
   char sender[REDISMODULE_NODE_ID_LEN + 1] = {};
   std::memcpy(sender, sender_id, REDISMODULE_NODE_ID_LEN);
   RedisModule_SendClusterMessage(ctx, sender, kStatsReplyType, reinterpret_cast<const char*>(reply),
-                                 kStatsReplySize);
+                                 static_cast<uint32_t>(size));
 }
 
 // A node answers one of our requests.
 void OnStatsReply(RedisModuleCtx* ctx, const char* sender_id, uint8_t /*type*/,
                   const unsigned char* payload, uint32_t len) noexcept {
-  const auto reply = DecodeStatsReply({payload, len});
+  const auto reply = DecodeStatsReply({payload, len}, fields);
   if (!reply) return;
   for (ClusterRequest* request = in_flight; request != nullptr; request = request->next) {
     if (request->id != reply->request_id) continue;
@@ -207,7 +213,8 @@ int StartClusterStats(RedisModuleCtx* ctx, int64_t timeout_ms) noexcept {
   auto* request = static_cast<ClusterRequest*>(RedisModule_Calloc(1, sizeof(ClusterRequest)));
   request->nodes =
       static_cast<NodeEntry*>(RedisModule_Calloc(count ? count : 1, sizeof(NodeEntry)));
-  request->id = next_request_id++;
+  // The bit asks for the reply by name; Shield 2.0 echoes it, answering in its own form.
+  request->id = next_request_id++ | kNamedReplyBit;
   request->count = count;
   const char* my_id = RedisModule_GetMyClusterID();
   for (size_t i = 0; i < count; ++i) {
@@ -277,7 +284,6 @@ void ReplyVerbose(RedisModuleCtx* ctx, const VerboseValues& values) noexcept {
 // Errors: "syntax error"; "timeout must be between 1 and 60000"; CLUSTER outside a cluster or
 // inside MULTI or a script; RESET names SHIELD.stats_reset, which replaced it.
 int StatsCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  CountCall(Counter::kStatsCalls);
   constexpr size_t kMaxArgs = 3;  // CLUSTER TIMEOUT <ms>
   const ArgViews<kMaxArgs> views(argv, argc, 1, 0);
   if (!views.ok()) return ReplyError(ctx, Error::kArity);
@@ -289,7 +295,7 @@ int StatsCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexce
     case StatsMode::kNode:
       break;
   }
-  RedisModule_ReplyWithMap(ctx, static_cast<long>(kCounterCount));
+  RedisModule_ReplyWithMap(ctx, static_cast<long>(fields.size()));
   ReplyCounterFields(ctx, counters);
   return REDISMODULE_OK;
 }
@@ -302,23 +308,22 @@ int StatsCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexce
 // user, cannot wipe the counters that would show an attack.
 // Reply: OK.
 int StatsResetCommand(RedisModuleCtx* ctx, RedisModuleString** /*argv*/, int argc) noexcept {
-  if (argc != 1) {
-    CountCall(Counter::kStatsResetCalls);
-    return ReplyError(ctx, Error::kArity);
-  }
-  counters = Counters{};
-  CountCall(Counter::kStatsResetCalls);
+  if (argc != 1) return ReplyError(ctx, Error::kArity);
+  counters.ResetCountingThisCall();
   return RedisModule_ReplyWithSimpleString(ctx, "OK");
 }
 
 void InfoCallback(RedisModuleInfoCtx* ctx, int /*for_crash_report*/) noexcept {
   RedisModule_InfoAddSection(ctx, "");
-  for (size_t i = 0; i < kCounterCount; ++i) {
-    RedisModule_InfoAddFieldULongLong(ctx, kCounterNames[i].data(), counters.values[i]);
+  // Every name is a string literal's (the totals', the command table's), so NUL-terminated.
+  for (size_t field = 0; field < fields.size(); ++field) {
+    RedisModule_InfoAddFieldULongLong(ctx, fields.Name(field).data(),
+                                      fields.Value(counters, field));
   }
 }
 
-void RegisterStatsReceivers(RedisModuleCtx* ctx) noexcept {
+void SetUpStats(RedisModuleCtx* ctx, std::span<const std::string_view> command_counters) noexcept {
+  fields = CounterFields(command_counters);
   RedisModule_RegisterClusterMessageReceiver(ctx, kStatsRequestType, OnStatsRequest);
   RedisModule_RegisterClusterMessageReceiver(ctx, kStatsReplyType, OnStatsReply);
 }

@@ -17,7 +17,6 @@ namespace shield::glue {
 // Errors: wrong arity; "limit/window/tokens must be positive"; "window value too large";
 // "syntax error" for VERBOSE twice; "invalid sliding window state in Redis"; WRONGTYPE.
 int WindowCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept {
-  CountCall(Counter::kWindowCalls);
   const int64_t now_ms = NowMs();
   const ArgsAfterKey views(argv, argc, 2);
   if (!views.ok()) return ReplyError(ctx, Error::kArity);

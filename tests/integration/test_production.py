@@ -279,6 +279,12 @@ def statuses(reply):
     return {entry["address"].rsplit(":", 1)[-1].split("@")[0]: entry["status"] for entry in reply["nodes"]}
 
 
+def node_entry(reply, node):
+    """The map of `node` in a SHIELD.stats CLUSTER reply."""
+    return next(entry for entry in reply["nodes"] if entry["address"].rsplit(":", 1)[-1].split("@")[0]
+                == str(node.port))
+
+
 def restart_on(cluster, node, module):
     node.stop()
     node.module = module
@@ -290,7 +296,7 @@ def linked(node):
         return c.info("replication").get("master_link_status") == "up"
 
 
-def test_a_rolling_upgrade_from_2_0_keeps_every_bucket_and_only_2_0_nodes_show_newer_ones_as_timeout(
+def test_a_rolling_upgrade_from_2_0_keeps_every_bucket_and_every_node_reads_every_others_counters(
         server_binary, shield_2_0_module):
     cluster = Cluster(server_binary, primaries=3, replicas=1, module=shield_2_0_module).start()
     try:
@@ -310,25 +316,26 @@ def test_a_rolling_upgrade_from_2_0_keeps_every_bucket_and_only_2_0_nodes_show_n
             with replica.client() as c:
                 assert "SHIELD" in [m["name"] for m in c.module_list()]
         cluster.wait_healthy()
-        # Mixed versions: a node still on 2.0 lists every upgraded node as `timeout`.
+        # Mixed versions: an upgraded node answers a 2.0 node in 2.0's own form (its 18 counters by
+        # position), so the 2.0 node lists every node as `ok`, the upgraded replicas' counts included.
         # (`unreachable` until the cluster bus has linked a restarted node again)
-        def upgraded_replicas_answer_but_are_dropped():
-            seen = statuses(stats_cluster(old_primaries[0]))
-            return {seen[str(r.port)] for r in replicas} == {"timeout"}
-
-        wait_until(upgraded_replicas_answer_but_are_dropped, timeout=30,
-                   what="the 2.0 node to hear from the upgraded replicas")
+        wait_until(lambda: stats_cluster(old_primaries[0])["nodes_answered"] == 6, timeout=30,
+                   what="the 2.0 node to hear from every node, upgraded ones included")
         reply = stats_cluster(old_primaries[0])
-        seen = statuses(reply)
-        assert {seen[str(r.port)] for r in replicas} == {"timeout"}, seen
-        assert {seen[str(p.port)] for p in old_primaries} == {"ok"}, seen
-        assert reply["nodes_answered"] == 3
-        # The other way round, an upgraded node reads 2.0's shorter reply, counter by counter (the
+        assert set(statuses(reply).values()) == {"ok"}, statuses(reply)
+        # An upgraded replica's counts reach the 2.0 node: three SHIELD.stats calls made on it.
+        with replicas[1].client() as c:
+            for _ in range(3):
+                c.execute_command("SHIELD.stats")
+        assert node_entry(stats_cluster(old_primaries[0]), replicas[1])["stats_calls"] == 3
+        # The other way round, an upgraded node reads 2.0's reply by its counters' names (the
         # counters 2.0 lacks read 0): it lists every node as `ok`.
         wait_until(lambda: stats_cluster(replicas[0])["nodes_answered"] == 6, timeout=30,
                    what="an upgraded replica to hear from every node, 2.0 ones included")
         reply = stats_cluster(replicas[0])
         assert set(statuses(reply).values()) == {"ok"}, statuses(reply)
+        old_entry = node_entry(reply, old_primaries[1])
+        assert (old_entry["absorb_calls"], old_entry["waited"]) == (2, 0), old_entry
 
         # 2. Fail over to each upgraded replica.
         for replica in replicas:
