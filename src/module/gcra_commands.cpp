@@ -126,15 +126,11 @@ int GcraCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcep
         .algorithm = wait::Algorithm::kGcra, .bucket = {}, .gcra = *limits, .tokens = args.tokens};
     return WaitCall(ctx, argv[1], request, args.verbose, args.wait_ms, now_ns);
   }
-  const Detail detail = args.verbose ? Detail::kFull : Detail::kReply;
-  const Operation operation = args.dry_run ? Operation::kPeek : Operation::kTake;
-  const auto decide = [&](const StoredValue& stored) {
-    return gcra::Decide(*limits, stored, operation, args.tokens, now_ns, detail,
-                        Error::kGcraInvalidStored);
-  };
-  Error error = Error::kNone;
-  const Outcome outcome = DecideOrPeek(ctx, argv[1], args.dry_run, false, decide, error);
-  return FinishOneKey(ctx, error, outcome, operation, args.tokens, args.verbose);
+  return TakeOrPeek(ctx, argv[1], args.dry_run, args.verbose, args.tokens, false,
+                    [&](const StoredValue& stored, Operation operation, Detail detail) {
+                      return gcra::Decide(*limits, stored, operation, args.tokens, now_ns, detail,
+                                          Error::kGcraInvalidStored);
+                    });
 }
 
 }  // namespace shield::glue

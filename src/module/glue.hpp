@@ -185,6 +185,22 @@ inline int FinishOneKey(RedisModuleCtx* ctx, Error error, const Outcome& outcome
   return ReplyOutcome(ctx, outcome, verbose);
 }
 
+// The rest of a one-key command that takes `tokens` or, with DRYRUN, only looks: decides with
+// `decide(stored, operation, detail)` (the algorithm's Decide with its arguments bound) on the key
+// `name`, reading its expiry first when `read_expiry`, then counts and replies.
+template <typename DecideFn>
+int TakeOrPeek(RedisModuleCtx* ctx, RedisModuleString* name, bool dry_run, bool verbose,
+               int64_t tokens, bool read_expiry, DecideFn&& decide) noexcept {
+  const Detail detail = verbose ? Detail::kFull : Detail::kReply;
+  const Operation operation = dry_run ? Operation::kPeek : Operation::kTake;
+  const auto decide_stored = [&](const StoredValue& stored) {
+    return decide(stored, operation, detail);
+  };
+  Error error = Error::kNone;
+  const Outcome outcome = DecideOrPeek(ctx, name, dry_run, read_expiry, decide_stored, error);
+  return FinishOneKey(ctx, error, outcome, operation, tokens, verbose);
+}
+
 // ---- command handlers (one per row of the command table) -------------------------------------
 
 int AbsorbCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexcept;

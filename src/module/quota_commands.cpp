@@ -23,14 +23,11 @@ int QuotaCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexce
   const QuotaArgs args = ParseQuotaArgs(views.all(), now_ms);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
 
-  const Detail detail = args.verbose ? Detail::kFull : Detail::kReply;
-  const Operation operation = args.dry_run ? Operation::kPeek : Operation::kTake;
-  const auto decide = [&](const StoredValue& stored) {
-    return quota::Decide(args.limits, args.period, stored, operation, args.tokens, now_ms, detail);
-  };
-  Error error = Error::kNone;
-  const Outcome outcome = DecideOrPeek(ctx, argv[1], args.dry_run, true, decide, error);
-  return FinishOneKey(ctx, error, outcome, operation, args.tokens, args.verbose);
+  return TakeOrPeek(ctx, argv[1], args.dry_run, args.verbose, args.tokens, true,
+                    [&](const StoredValue& stored, Operation operation, Detail detail) {
+                      return quota::Decide(args.limits, args.period, stored, operation, args.tokens,
+                                           now_ms, detail);
+                    });
 }
 
 }  // namespace shield::glue

@@ -23,14 +23,11 @@ int WindowCommand(RedisModuleCtx* ctx, RedisModuleString** argv, int argc) noexc
   const WindowArgs args = ParseWindowArgs(views.all(), now_ms);
   if (args.error != Error::kNone) return ReplyError(ctx, args.error);
 
-  const Detail detail = args.verbose ? Detail::kFull : Detail::kReply;
-  const Operation operation = args.dry_run ? Operation::kPeek : Operation::kTake;
-  const auto decide = [&](const StoredValue& stored) {
-    return window::Decide(args.limits, stored, operation, args.tokens, now_ms, detail);
-  };
-  Error error = Error::kNone;
-  const Outcome outcome = DecideOrPeek(ctx, argv[1], args.dry_run, false, decide, error);
-  return FinishOneKey(ctx, error, outcome, operation, args.tokens, args.verbose);
+  return TakeOrPeek(ctx, argv[1], args.dry_run, args.verbose, args.tokens, false,
+                    [&](const StoredValue& stored, Operation operation, Detail detail) {
+                      return window::Decide(args.limits, stored, operation, args.tokens, now_ms,
+                                            detail);
+                    });
 }
 
 }  // namespace shield::glue
