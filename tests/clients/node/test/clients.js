@@ -2,7 +2,9 @@
 // The Redis clients the tests drive the library with: ioredis and node-redis, standalone and cluster.
 const Redis = require("ioredis");
 const { createClient, createCluster } = require("redis");
-const { HOST } = require("../support");
+const { describe, before, after } = require("node:test");
+const { RateLimiter } = require("../../../../clients/node");
+const { HOST, Server } = require("../support");
 
 const standalone = {
   ioredis: async (port) => {
@@ -36,4 +38,34 @@ const cluster = {
   },
 };
 
-module.exports = { standalone, cluster };
+// A suite on one standalone server, repeated through each standalone client: declares
+// describe(title), starts the server before its tests and stops it after, and for each client a
+// describe(`through <client>`) whose tests `body(limiter, suite)` declares: limiter(policies,
+// options) is a RateLimiter over that client's connection, suite.server the running server.
+// `more()` declares the suite's tests that need no client.
+function describeThroughEachClient(title, body, more = () => {}) {
+  describe(title, () => {
+    const suite = {};
+    before(async () => {
+      suite.server = await new Server().start();
+    });
+    after(async () => {
+      await suite.server.stop();
+    });
+    for (const [kind, connect] of Object.entries(standalone)) {
+      describe(`through ${kind}`, () => {
+        let conn;
+        before(async () => {
+          conn = await connect(suite.server.port);
+        });
+        after(async () => {
+          await conn.close();
+        });
+        body((policies, options = {}) => new RateLimiter({ redis: conn.client, policies, ...options }), suite);
+      });
+    }
+    more();
+  });
+}
+
+module.exports = { standalone, cluster, describeThroughEachClient };
