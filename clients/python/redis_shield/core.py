@@ -405,6 +405,14 @@ class LimiterBase:
             raise ValueError("no policies: declare them on the limiter or pass them to the call")
         return chosen
 
+    def _begin(self, key, cost, policies):
+        """What `consume` does before it calls Redis: checks the cost, picks the policies and looks
+        in the deny cache. Returns the policies, the cache key and the cached Decision (or None)."""
+        self._check_cost(cost)
+        policies = self._policies(policies)
+        cache_key, cached = self._cached(policies, key, cost)
+        return policies, cache_key, cached
+
     def _cached(self, policies, key, cost):
         if self.deny_cache is None:
             return None, None

@@ -69,9 +69,7 @@ class Limiter(LimiterBase):
 
     def consume(self, key, cost=1, policies=None):
         """Takes `cost` for `key` from every policy (the limiter's, or `policies`): a Decision."""
-        self._check_cost(cost)
-        policies = self._policies(policies)
-        cache_key, cached = self._cached(policies, key, cost)
+        policies, cache_key, cached = self._begin(key, cost, policies)
         if cached is not None:
             return cached
         try:
@@ -139,9 +137,7 @@ class AsyncLimiter(LimiterBase):
         return limit_results(policies, reply)
 
     async def consume(self, key, cost=1, policies=None):
-        self._check_cost(cost)
-        policies = self._policies(policies)
-        cache_key, cached = self._cached(policies, key, cost)
+        policies, cache_key, cached = self._begin(key, cost, policies)
         if cached is not None:
             return cached
         try:
