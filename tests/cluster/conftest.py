@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 
 from shield_cluster import Cluster  # noqa: E402
-from shield_servers import MODULE, find_server, missing_server_reason, require  # noqa: E402
+from shield_servers import MODULE, each_started, find_server, missing_server_reason, require  # noqa: E402
 
 # The server the clusters run: a kind of the matrix (tests/support/shield_servers.py), named by
 # SHIELD_CLUSTER_SERVER (redis7, redis8.6, valkey9.1, ...); Debian's redis-server (redis7) unless set.
@@ -108,13 +108,5 @@ def measured():
 def make_cluster():
     """Starts clusters for one test module and kills all their nodes by PID afterwards."""
     require(SERVER is not None, missing_server_reason(SERVER_KIND))
-    started = []
-
-    def make(**kwargs):
-        cluster = Cluster(SERVER, **kwargs)
-        started.append(cluster)
-        return cluster.start()
-
-    yield make
-    for cluster in started:
-        cluster.stop()
+    with each_started(lambda **kwargs: Cluster(SERVER, **kwargs), Cluster.start, Cluster.stop) as make:
+        yield make

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import redis
 from redis.cluster import RedisCluster
-from shield_servers import HOST, MODULE, REPO, free_port
+from shield_servers import HOST, MODULE, REPO, free_port, pid_alive
 
 SCRIPT = REPO / "scripts" / "cluster.sh"
 
@@ -23,14 +23,6 @@ def pids_in(run_dir):
             with open(os.path.join(root, "redis.pid")) as f:
                 pids.append(int(f.read().strip()))
     return pids
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")
@@ -62,16 +54,16 @@ def script_cluster(tmp_path_factory):
             s.absorbed = c.execute_command("SHIELD.absorb", "kept", 10, 3600, 4)
             c.wait(1, 5000)  # the replica has it too, so a restart cannot lose it either way
         s.stop = run("stop")
-        s.after_stop = [pid for pid in s.pids if alive(pid)]
+        s.after_stop = [pid for pid in s.pids if pid_alive(pid)]
         s.files_after_stop = sorted(name for port in s.ports for name in os.listdir(os.path.join(s.dir, str(port))))
         s.resumed = run("up")
         with RedisCluster(host=HOST, port=s.ports[0], decode_responses=True) as c:
             s.after_resume = c.execute_command("SHIELD.inspect", "kept", 10, 3600)
         s.down = run("down")
-        s.after_down = [pid for pid in s.pids if alive(pid)]
+        s.after_down = [pid for pid in s.pids if pid_alive(pid)]
     finally:
         for pid in pids_in(s.dir):  # only if `down` failed: the PIDs the script wrote
-            if alive(pid):
+            if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
     return s
 

@@ -101,15 +101,6 @@ def assert_nothing_in_slot_anywhere(cluster, slot):
             assert c.execute_command("CLUSTER COUNTKEYSINSLOT", slot) == 0, node.port
 
 
-def two_keys_in_different_slots(cluster, same_node):
-    first_owner, other = cluster.primaries()[:2]
-    first, second = cluster.keys_on(first_owner, "lx", 2)
-    if not same_node:
-        second = cluster.keys_on(other, "lx", 1)[0]
-    assert cluster.keyslot(first) != cluster.keyslot(second)
-    return first, second, first_owner
-
-
 def run_node(script, ports, calls):
     """Runs `script` (JavaScript) with node in tests/cluster, where the clients are installed."""
     require(os.path.isdir(NODE_CLIENTS), "tests/cluster/node_modules missing (npm install in tests/cluster)")
@@ -214,7 +205,7 @@ def test_a_refused_call_on_the_owner_takes_nothing_from_either_key(cluster):
 @pytest.mark.parametrize("command", COMMANDS)
 def test_keys_of_two_slots_are_refused_with_crossslot_and_nothing_is_written(cluster, command,
                                                                             same_node):
-    first, second, entry = two_keys_in_different_slots(cluster, same_node)
+    first, second, entry = cluster.keys_in_different_slots("lx", same_node)
     counted = limit_calls(cluster.nodes)
     with entry.client() as c, pytest.raises(redis.ResponseError, match="^CROSSSLOT"):
         c.execute_command(command, 2, first, second, *POLICIES)
@@ -339,7 +330,7 @@ def test_redis_py_cluster_client_routes_limit_to_the_owner_by_command_getkeys(cl
 
 
 def test_redis_py_cluster_client_refuses_keys_of_two_slots_before_sending(cluster):
-    first, second, _ = two_keys_in_different_slots(cluster, same_node=False)
+    first, second, _ = cluster.keys_in_different_slots("lx", same_node=False)
     rc = cluster.client()
     try:
         counted = limit_calls(cluster.nodes)

@@ -90,15 +90,6 @@ def tag():
     return "{t" + uuid.uuid4().hex[:8] + "}"
 
 
-def two_keys_in_different_slots(cluster, same_node):
-    first_owner, other = cluster.primaries()[:2]
-    first, second = cluster.keys_on(first_owner, "two", 2)
-    if not same_node:
-        second = cluster.keys_on(other, "two", 1)[0]
-    assert cluster.keyslot(first) != cluster.keyslot(second)
-    return first, second, first_owner
-
-
 def moved(key_slot, owner):
     return f"MOVED {key_slot} {HOST}:{owner.port}"
 
@@ -259,7 +250,7 @@ def test_inspect_on_a_replica_without_readonly_answers_moved_to_the_primary(clus
                          ids=["two_slots_of_one_node", "two_slots_of_two_nodes"])
 def test_absorb_multi_over_two_slots_is_refused_with_crossslot_and_writes_nothing(cluster,
                                                                                   same_node):
-    first, second, entry = two_keys_in_different_slots(cluster, same_node)
+    first, second, entry = cluster.keys_in_different_slots("two", same_node)
     before = stats(entry)
     with entry.client() as c, pytest.raises(redis.ResponseError, match="^CROSSSLOT"):
         c.execute_command("SHIELD.absorb_multi", first, 10, 60, 1, second, 10, 60, 1)
@@ -346,7 +337,7 @@ def test_redis_py_cluster_client_routes_absorb_multi_to_the_owner_without_redire
                          ids=["two_slots_of_one_node", "two_slots_of_two_nodes"])
 def test_reset_of_keys_in_two_slots_is_refused_with_crossslot_and_deletes_nothing(cluster,
                                                                                  same_node):
-    first, second, entry = two_keys_in_different_slots(cluster, same_node)
+    first, second, entry = cluster.keys_in_different_slots("two", same_node)
     for key in (first, second):
         with cluster.owner(cluster.keyslot(key)).client() as c:
             assert c.execute_command("SHIELD.absorb", key, 10, 60) == 9

@@ -5,7 +5,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 
-from shield_servers import (MODULE, Server, find_server, missing_server_reason, require,  # noqa: E402
+from shield_servers import (MODULE, Server, each_started, find_server, missing_server_reason, require,  # noqa: E402
                             requested_kinds, wait_for_replica_link)
 
 # The kinds this run tests (SHIELD_SERVERS, or the whole matrix in CI), installed or not: a missing
@@ -47,16 +47,9 @@ def r(shared_server):
 @pytest.fixture
 def make_server(server_binary):
     """Starts servers for one test and stops every one of them afterwards."""
-    started = []
-
-    def make(**kwargs):
-        server = Server(kwargs.pop("binary", server_binary), **kwargs)
-        started.append(server)
-        return server.start()
-
-    yield make
-    for server in started:
-        server.cleanup()
+    with each_started(lambda **kwargs: Server(kwargs.pop("binary", server_binary), **kwargs), Server.start,
+                      Server.cleanup) as make:
+        yield make
 
 
 @pytest.fixture

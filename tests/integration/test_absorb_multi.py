@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 import redis
-from shield_servers import ReplicationStream, RespClient
+from shield_servers import ReplicationStream, RespClient, run_threads
 
 FIELDS = ["allowed", "remaining", "capacity", "period", "retry_after_ms", "reset_after_ms"]
 DUPLICATE = "key appears more than once in SHIELD.absorb_multi"
@@ -301,11 +301,7 @@ def test_twenty_concurrent_clients_never_overdraw_either_bucket(shared_server):
         with lock:
             outcomes.append(mine)
 
-    threads = [threading.Thread(target=client_loop) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    run_threads(client_loop, 20, timeout=120)
     assert len(outcomes) == 20
     granted = [reply for mine in outcomes for reply in mine]
     assert len(granted) == 33

@@ -3,7 +3,6 @@ names and display texts (servers from Redis 7.2 on, Valkey and Redict read a dis
 Redis 7.0's redismodule.h lacks; built against it, they showed `key` as "capacity" and `HOUR` as
 "DAY"). The commands come from the server (COMMAND LIST FILTERBY MODULE), not from a list here."""
 
-import pytest
 from shield_servers import RespClient
 
 # The value a token argument names, as the docs write it (`BURST <n>`, `TIMEOUT <ms>`).

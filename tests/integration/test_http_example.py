@@ -15,7 +15,7 @@ import urllib.request
 import uuid
 
 import pytest
-from shield_servers import HOST, REPO, free_port, wait_until
+from shield_servers import HOST, REPO, each_started, free_port, wait_until
 
 EXAMPLE = REPO / "examples" / "http_ratelimit.py"
 # The bucket refills one request a second and holds two: q=2, and w=2 seconds from empty to full.
@@ -77,16 +77,9 @@ def shield(make_server):
 @pytest.fixture
 def start(shield, tmp_path):
     """Starts the example with the given limits; stops every one started."""
-    started = []
-
-    def make(**limits):
-        running = Example(shield.port, tmp_path, **limits)
-        started.append(running)
-        return running.wait_ready()
-
-    yield make
-    for running in started:
-        running.stop()
+    with each_started(lambda **limits: Example(shield.port, tmp_path, **limits), Example.wait_ready,
+                      Example.stop) as make:
+        yield make
 
 
 @pytest.fixture

@@ -83,15 +83,20 @@ def test_an_evicted_bucket_reads_as_full(make_server):
         r.config_set("maxmemory", 0)
 
 
-def test_under_noeviction_an_absorb_on_a_new_key_gets_oom(make_server):
-    r = make_server().client()
-    assert r.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+def assert_oom_on_a_new_key(r):
+    """Under maxmemory 1 (noeviction), an absorb on a new key gets the server's OOM error."""
     r.config_set("maxmemory", 1)
     try:
         with pytest.raises(redis.ResponseError, match="^OOM "):
             absorb(r, key(), 10, 60, 1)
     finally:
         r.config_set("maxmemory", 0)
+
+
+def test_under_noeviction_an_absorb_on_a_new_key_gets_oom(make_server):
+    r = make_server().client()
+    assert r.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+    assert_oom_on_a_new_key(r)
 
 
 def test_under_noeviction_a_call_that_would_be_denied_gets_oom_instead_of_minus_one(make_server):
@@ -375,12 +380,7 @@ def test_calls_the_server_refuses_before_the_module_runs_are_not_counted(make_se
         with pytest.raises(redis.exceptions.NoPermissionError):
             absorb(reader, key(), 10, 60, 1)
     # OOM: refused because absorb is deny-oom.
-    r.config_set("maxmemory", 1)
-    try:
-        with pytest.raises(redis.ResponseError, match="^OOM "):
-            absorb(r, key(), 10, 60, 1)
-    finally:
-        r.config_set("maxmemory", 0)
+    assert_oom_on_a_new_key(r)
     after = r.info("shield")
     assert after["SHIELD_calls"] == before["SHIELD_calls"]
     assert after["SHIELD_absorb_calls"] == before["SHIELD_absorb_calls"] == 0

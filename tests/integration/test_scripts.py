@@ -12,13 +12,11 @@ SHIELD_MODULE (no build), on free ports and temporary data folders, never on 637
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import textwrap
 
 import pytest
-from shield_servers import HOST, MODULE, REPO, cli_binary, free_port, port_free, require, wait_until
+from shield_servers import HOST, MODULE, REPO, cli_binary, free_port, pid_alive, port_free, require
 
 INSTALL_DEPS = str(REPO / "scripts" / "install-deps.sh")
 RUN = str(REPO / "scripts" / "run.sh")
@@ -290,14 +288,6 @@ def run_script(tmp_path, server_binary):
     script.kill_leftover()
 
 
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_run_starts_a_server_with_shield_on_the_port_it_is_given(run_script):
     done = run_script()
     assert done.returncode == 0, done.stderr
@@ -327,7 +317,7 @@ def test_run_again_says_the_server_runs_and_leaves_it_alone(run_script):
     again = run_script()
     assert again.returncode == 0, again.stderr
     assert "already running" in again.stdout and f"pid {pid}" in again.stdout
-    assert run_script.pid() == pid and alive(pid)
+    assert run_script.pid() == pid and pid_alive(pid)
     assert run_script.cli("GET", "kept") == "6"
 
 
@@ -402,7 +392,7 @@ def test_stop_stops_the_server_and_keeps_its_data_for_the_next_start(run_script)
     stop = run_script("--stop")
     assert stop.returncode == 0, stop.stderr
     assert f"stopped redis-server (pid {pid})" in stop.stdout
-    assert not alive(pid)
+    assert not pid_alive(pid)
     assert any(run_script.dir.glob("appendonly*")), list(run_script.dir.iterdir())
     start = run_script()
     assert start.returncode == 0, start.stderr
@@ -414,7 +404,7 @@ def test_stop_with_purge_deletes_the_data(run_script):
     pid = run_script.pid()
     done = run_script("--stop", "--purge")
     assert done.returncode == 0, done.stderr
-    assert not alive(pid)
+    assert not pid_alive(pid)
     assert not run_script.dir.exists()
 
 
@@ -462,14 +452,14 @@ def test_run_cluster_honours_the_base_port_and_stop_without_it_stops_the_nodes(t
         assert f"connect:  redis-cli -c -p {base} " in up.stdout
         assert not MENTIONS_7001.search(up.stdout + up.stderr)
         pids = cluster_pids(folder)
-        assert len(pids) == 6 and all(alive(pid) for pid in pids)
+        assert len(pids) == 6 and all(pid_alive(pid) for pid in pids)
         assert (folder / "ports").read_text().split() == [str(p) for p in range(base, base + 6)]
 
         env.pop("SHIELD_CLUSTER_BASE_PORT", None)  # --stop without the variable
         stop = subprocess.run(["bash", RUN, "--stop"], env=env, capture_output=True, text=True,
                               timeout=120)
         assert stop.returncode == 0, stop.stdout + stop.stderr
-        assert not [pid for pid in pids if alive(pid)]
+        assert not [pid for pid in pids if pid_alive(pid)]
         assert all(f"stopped node {p} " in stop.stdout for p in range(base, base + 6))
 
         purge = subprocess.run(["bash", RUN, "--stop", "--purge"], env=env, capture_output=True,
@@ -478,5 +468,5 @@ def test_run_cluster_honours_the_base_port_and_stop_without_it_stops_the_nodes(t
         assert not folder.exists()
     finally:
         for pid in cluster_pids(folder) if folder.exists() else []:
-            if alive(pid):
+            if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)

@@ -1,6 +1,5 @@
 """Transactions, scripts, concurrency, command metadata, OOM and INFO."""
 
-import threading
 import time
 import uuid
 
@@ -53,11 +52,7 @@ def test_twenty_concurrent_clients_get_exactly_capacity(shared_server):
                     mine += 1
             granted.append(mine)
 
-    threads = [threading.Thread(target=client_loop) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    shield_servers.run_threads(client_loop, 20, timeout=60)
     assert len(granted) == 20
     assert sum(granted) == capacity
 

@@ -163,6 +163,16 @@ class Cluster:
         with self.live_node().client() as c:
             return c.cluster("KEYSLOT", key)
 
+    def keys_in_different_slots(self, prefix, same_node):
+        """Two fresh keys of different slots, both on the first primary (`same_node`) or the
+        second on another primary; and the first primary."""
+        first_owner, other = self.primaries()[:2]
+        first, second = self.keys_on(first_owner, prefix, 2)
+        if not same_node:
+            second = self.keys_on(other, prefix, 1)[0]
+        assert self.keyslot(first) != self.keyslot(second)
+        return first, second, first_owner
+
     def keys_on(self, primary, prefix, count):
         """`count` fresh keys whose slots `primary` serves (slots asked with CLUSTER KEYSLOT)."""
         keys = []

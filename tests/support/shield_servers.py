@@ -4,6 +4,7 @@ Each server runs on a free loopback port in its own temporary folder, is waited 
 a condition (never a fixed sleep), and is stopped by the PID we started.
 """
 
+import contextlib
 import csv
 import os
 import select
@@ -13,6 +14,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -246,6 +248,43 @@ class Server:
             self.stop()
         self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def pid_alive(pid):
+    """True while a process of that PID exists (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def each_started(create, start, stop):
+    """For a fixture that starts several of something: yields `make(**kwargs)`, which creates one
+    with `create(**kwargs)`, keeps it and returns `start(it)`; on leaving, stops every one kept with
+    `stop` (kept before it starts, so that one whose start fails is stopped too)."""
+    started = []
+
+    def make(**kwargs):
+        thing = create(**kwargs)
+        started.append(thing)
+        return start(thing)
+
+    try:
+        yield make
+    finally:
+        for thing in started:
+            stop(thing)
+
+
+def run_threads(target, count, timeout):
+    """Runs `target` on `count` threads at once and waits for each, at most `timeout` seconds."""
+    threads = [threading.Thread(target=target) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
 
 
 def require(condition, reason):

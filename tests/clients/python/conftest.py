@@ -9,7 +9,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pyclient_support import CLIENT  # noqa: E402  (puts tests/support and clients/python on sys.path)
 
-from shield_servers import MODULE, Server, find_server, missing_server_reason, require, requested_kinds  # noqa: E402
+from shield_servers import (MODULE, Server, each_started, find_server, missing_server_reason, require,  # noqa: E402
+                            requested_kinds)
 
 # The server these tests run on: the first kind SHIELD_SERVERS names (redis7 by default).
 KIND = (requested_kinds() or ["redis7"])[0]
@@ -24,16 +25,8 @@ def pytest_report_header(config):
 def make_server():
     """Starts servers with Shield for one test and stops each by its PID afterwards."""
     require(BINARY is not None, missing_server_reason(KIND))
-    started = []
-
-    def make(**kwargs):
-        server = Server(BINARY, **kwargs)
-        started.append(server)
-        return server.start()
-
-    yield make
-    for server in started:
-        server.cleanup()
+    with each_started(lambda **kwargs: Server(BINARY, **kwargs), Server.start, Server.cleanup) as make:
+        yield make
 
 
 @pytest.fixture
