@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "case_name.hpp"
+
 namespace shield {
 namespace {
 
@@ -71,7 +73,7 @@ TEST_P(ArgsTable, ReportsTheFirstFailingArgument) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Absorb, ArgsTable, testing::ValuesIn(kArgsCases),
-                         [](const auto& param_info) { return std::string(param_info.param.name); });
+                         testing_support::CaseName());
 
 TEST(ParseBucketArgs, TokensDefaultToOneAndTheBucketHoldsItsCapacity) {
   const std::string_view words[] = {"30", "60"};

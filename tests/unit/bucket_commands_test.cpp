@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "case_name.hpp"
 #include "core/bucket/bucket.hpp"
 #include "core/bucket/bucket_args.hpp"
 #include "core/common/numeric.hpp"
@@ -77,10 +78,6 @@ const RetryCase kRetryCases[] = {
     {"HugeCapacity", kMax, 1'000, 0, kMax / 3},
 };
 
-std::string RetryCaseName(const testing::TestParamInfo<RetryCase>& info) {
-  return info.param.name;
-}
-
 BucketLimits LimitsOf(const RetryCase& c) {
   if (c.burst == 0) return PlainLimits(c.capacity, c.period_ms);
   return *BurstLimits(c.capacity, c.period_ms, c.burst);
@@ -125,7 +122,8 @@ TEST_P(RetryTable, ResetAfterIsWhenTheBucketIsFullAgain) {
   EXPECT_EQ(ResetAfterMs(key.limits(), key.State()), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Rates, RetryTable, testing::ValuesIn(kRetryCases), RetryCaseName);
+INSTANTIATE_TEST_SUITE_P(Rates, RetryTable, testing::ValuesIn(kRetryCases),
+                         testing_support::CaseName());
 
 TEST(RetryAfterMs, IncludesTheWaitOfAKeyWrittenWithALongerWindow) {
   // Written with a 60 s period, read with a 6 s one: refill waits until the TTL is within 6 s.
@@ -260,7 +258,8 @@ TEST_P(BurstGrantTable, GrantsNeverExceedTheMaximumPlusRefillOfTheWindow) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Rates, BurstGrantTable, testing::ValuesIn(kRetryCases), RetryCaseName);
+INSTANTIATE_TEST_SUITE_P(Rates, BurstGrantTable, testing::ValuesIn(kRetryCases),
+                         testing_support::CaseName());
 
 // --- decide all, then commit ---------------------------------------------------------------------
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "case_name.hpp"
 #include "core/common/numeric.hpp"
 #include "fake_store.hpp"
 
@@ -57,7 +58,7 @@ TEST_P(TimingTable, RepliesMatchTheOriginalModule) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Original, TimingTable, testing::ValuesIn(kTimingCases),
-                         [](const auto& test_info) { return test_info.param.name; });
+                         testing_support::CaseName());
 
 // --- Reading keys written by others --------------------------------------------------------
 

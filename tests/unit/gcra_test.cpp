@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "case_name.hpp"
 #include "core/common/int_parse.hpp"
 
 namespace shield {
@@ -136,10 +137,6 @@ const ParseCase kParseCases[] = {
      Error::kNone},
 };
 
-std::string ParseCaseName(const testing::TestParamInfo<ParseCase>& info) {
-  return info.param.name;
-}
-
 class ThrottleArguments : public testing::TestWithParam<ParseCase> {};
 
 TEST_P(ThrottleArguments, AreCheckedInRedisCellsOrder) {
@@ -151,7 +148,8 @@ TEST_P(ThrottleArguments, AreCheckedInRedisCellsOrder) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Table, ThrottleArguments, testing::ValuesIn(kParseCases), ParseCaseName);
+INSTANTIATE_TEST_SUITE_P(Table, ThrottleArguments, testing::ValuesIn(kParseCases),
+                         testing_support::CaseName());
 
 TEST(ThrottleArgumentsParsed, GiveTheLimitTheIntervalAndTheTolerance) {
   const std::string_view args[] = {"15", "30", "60", "3"};
@@ -250,10 +248,6 @@ const ScenarioCase kScenarios[] = {
      }},
 };
 
-std::string ScenarioName(const testing::TestParamInfo<ScenarioCase>& info) {
-  return info.param.name;
-}
-
 class RedisCellScenario : public testing::TestWithParam<ScenarioCase> {};
 
 TEST_P(RedisCellScenario, RepliesWhatRedisCellReplies) {
@@ -266,7 +260,8 @@ TEST_P(RedisCellScenario, RepliesWhatRedisCellReplies) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Table, RedisCellScenario, testing::ValuesIn(kScenarios), ScenarioName);
+INSTANTIATE_TEST_SUITE_P(Table, RedisCellScenario, testing::ValuesIn(kScenarios),
+                         testing_support::CaseName());
 
 TEST(RedisCellUnitTest, ReportsTheExactDurationsBehindTheRoundedSeconds) {
   FakeCellKey key(Limits(4, 1, 1));
@@ -309,17 +304,14 @@ const SecondsCase kSecondsCases[] = {
      200 * 86'400 + 1},
 };
 
-std::string SecondsName(const testing::TestParamInfo<SecondsCase>& info) {
-  return info.param.name;
-}
-
 class CellSecondsTable : public testing::TestWithParam<SecondsCase> {};
 
 TEST_P(CellSecondsTable, RoundUpOnlyWhenAMillisecondIsLeft) {
   EXPECT_EQ(CellSeconds(GetParam().ns), GetParam().seconds);
 }
 
-INSTANTIATE_TEST_SUITE_P(Table, CellSecondsTable, testing::ValuesIn(kSecondsCases), SecondsName);
+INSTANTIATE_TEST_SUITE_P(Table, CellSecondsTable, testing::ValuesIn(kSecondsCases),
+                         testing_support::CaseName());
 
 // --- rates from one a day to a billion a second -------------------------------------------------
 
@@ -347,10 +339,6 @@ const RateCase kRates[] = {
     {"MillionPerSecond", 999, 1'000'000, 1},
     {"BillionPerSecond", 1'000, 1'000'000'000, 1},
 };
-
-std::string RateName(const testing::TestParamInfo<RateCase>& info) {
-  return info.param.name;
-}
 
 class Rates : public testing::TestWithParam<RateCase> {};
 
@@ -426,7 +414,7 @@ TEST_P(Rates, TheKeyLivesUntilItsTatAndNoLonger) {
   EXPECT_LT(static_cast<Int128>(decision.expire_at_ms - 1) * kMilli, tat);
 }
 
-INSTANTIATE_TEST_SUITE_P(Table, Rates, testing::ValuesIn(kRates), RateName);
+INSTANTIATE_TEST_SUITE_P(Table, Rates, testing::ValuesIn(kRates), testing_support::CaseName());
 
 // --- where redis-cell's floating point is exact, we reply the same ------------------------------
 
@@ -573,17 +561,14 @@ const TatCase kTatCases[] = {
     {"Text", "abc", std::nullopt},
 };
 
-std::string TatName(const testing::TestParamInfo<TatCase>& info) {
-  return info.param.name;
-}
-
 class StoredTat : public testing::TestWithParam<TatCase> {};
 
 TEST_P(StoredTat, IsReadAsRedisCellReadsIt) {
   EXPECT_EQ(ParseTat(GetParam().text), GetParam().tat);
 }
 
-INSTANTIATE_TEST_SUITE_P(Table, StoredTat, testing::ValuesIn(kTatCases), TatName);
+INSTANTIATE_TEST_SUITE_P(Table, StoredTat, testing::ValuesIn(kTatCases),
+                         testing_support::CaseName());
 
 TEST(StoredTatFormat, IsPlainDecimalNanosecondsAndReadsBack) {
   char text[kInt64TextCapacity];

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "case_name.hpp"
 #include "core/bucket/bucket_policy.hpp"
 #include "core/gcra/gcra_policy.hpp"
 #include "core/quota/quota_policy.hpp"
@@ -110,7 +111,7 @@ const BadCase kBadCases[] = {
 };
 
 INSTANTIATE_TEST_SUITE_P(Limit, BadPolicies, testing::ValuesIn(kBadCases),
-                         [](const auto& test_info) { return std::string(test_info.param.name); });
+                         testing_support::CaseName());
 
 TEST(ParseShape, CountsTheKeysAndRefusesTooFewWords) {
   const std::vector<std::string_view> two_keys = {"2", "a", "b",      "x", "BUCKET", "1",

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "case_name.hpp"
 #include "fake_store.hpp"
 
 namespace shield {
@@ -90,10 +91,6 @@ void PrintTo(const PeriodCase& c, std::ostream* os) {
   *os << c.name;
 }
 
-std::string PeriodName(const testing::TestParamInfo<PeriodCase>& info) {
-  return info.param.name;
-}
-
 const CalendarUnit kHour = CalendarUnit::kHour;
 const CalendarUnit kDay = CalendarUnit::kDay;
 const CalendarUnit kMonth = CalendarUnit::kMonth;
@@ -144,7 +141,8 @@ TEST_P(Periods, StartAndEndAreTheUtcBoundaries) {
   EXPECT_EQ(period->length_ms, c.end_ms - c.start_ms);
 }
 
-INSTANTIATE_TEST_SUITE_P(Instants, Periods, testing::ValuesIn(kPeriodCases), PeriodName);
+INSTANTIATE_TEST_SUITE_P(Instants, Periods, testing::ValuesIn(kPeriodCases),
+                         testing_support::CaseName());
 
 TEST(Periods, EveryMonthFrom1970To2200HasTheStandardLibrarysLength) {
   for (int y = 1970; y <= 2200; ++y) {
@@ -239,10 +237,6 @@ void PrintTo(const QuotaCase& c, std::ostream* os) {
   *os << c.name;
 }
 
-std::string QuotaName(const testing::TestParamInfo<QuotaCase>& info) {
-  return info.param.name;
-}
-
 const QuotaCase kQuotaCases[] = {
     {"TheLimitIsAdmittedAndOneMoreIsDenied",
      5,
@@ -298,7 +292,8 @@ TEST_P(QuotaSteps, RepliesCountTheTokensOfTheCurrentPeriod) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Steps, QuotaSteps, testing::ValuesIn(kQuotaCases), QuotaName);
+INSTANTIATE_TEST_SUITE_P(Steps, QuotaSteps, testing::ValuesIn(kQuotaCases),
+                         testing_support::CaseName());
 
 TEST(QuotaKey, HoldsTheCountAndExpiresAtThePeriodsEnd) {
   FakeQuota quota(10, kMonth, At(2024, 2, 10, 8));
@@ -416,10 +411,6 @@ void PrintTo(const ArgsCase& c, std::ostream* os) {
   *os << c.name;
 }
 
-std::string ArgsName(const testing::TestParamInfo<ArgsCase>& info) {
-  return info.param.name;
-}
-
 const ArgsCase kArgsCases[] = {
     {"LimitAndHour", {"10", "HOUR"}, Error::kNone, kHour},
     {"DayInLowerCase", {"10", "day"}, Error::kNone, kDay},
@@ -456,7 +447,8 @@ TEST_P(QuotaArguments, ParseToTheExpectedErrorOrQuota) {
   EXPECT_EQ(args.period.start_ms, PeriodAt(c.unit, At(2024, 2, 10, 8))->start_ms);
 }
 
-INSTANTIATE_TEST_SUITE_P(Args, QuotaArguments, testing::ValuesIn(kArgsCases), ArgsName);
+INSTANTIATE_TEST_SUITE_P(Args, QuotaArguments, testing::ValuesIn(kArgsCases),
+                         testing_support::CaseName());
 
 TEST(QuotaArguments, APeriodEndingPastTheInt64MaximumIsTooLarge) {
   const std::vector<std::string_view> args = {"10", "HOUR"};

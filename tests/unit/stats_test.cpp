@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "case_name.hpp"
+
 namespace shield {
 namespace {
 
@@ -242,7 +244,7 @@ TEST_P(StatsTable, ParsesTheModeAndTimeout) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Stats, StatsTable, testing::ValuesIn(kStatsCases),
-                         [](const auto& param_info) { return std::string(param_info.param.name); });
+                         testing_support::CaseName());
 
 }  // namespace
 }  // namespace shield

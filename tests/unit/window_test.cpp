@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "case_name.hpp"
 #include "fake_store.hpp"
 
 namespace shield {
@@ -105,10 +106,6 @@ void PrintTo(const EdgeCase& c, std::ostream* os) {
   *os << c.name;
 }
 
-std::string EdgeName(const testing::TestParamInfo<EdgeCase>& info) {
-  return info.param.name;
-}
-
 const EdgeCase kEdgeCases[] = {
     {"TheLimitIsAdmittedAndOneMoreIsDenied", 10, 60'000, 0, {{0, 10, 0}, {0, 1, -1}}},
     {"TokensAreTakenTogetherOrNotAtAll", 10, 60'000, 0, {{0, 7, 3}, {0, 4, -1}, {0, 3, 0}}},
@@ -166,7 +163,8 @@ TEST_P(WindowEdges, RepliesFollowTheWeightedCount) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Steps, WindowEdges, testing::ValuesIn(kEdgeCases), EdgeName);
+INSTANTIATE_TEST_SUITE_P(Steps, WindowEdges, testing::ValuesIn(kEdgeCases),
+                         testing_support::CaseName());
 
 TEST(WindowKey, HoldsStartPreviousAndCurrentAndExpiresTwoWindowsAfterTheStart) {
   FakeWindow key(10, 60'000, kHourMs + 12'345);
@@ -201,10 +199,6 @@ struct RateCase {
 
 void PrintTo(const RateCase& c, std::ostream* os) {
   *os << c.name;
-}
-
-std::string RateName(const testing::TestParamInfo<RateCase>& info) {
-  return info.param.name;
 }
 
 const RateCase kRateCases[] = {
@@ -265,7 +259,8 @@ TEST_P(WindowTiming, ResetAfterIsWhenTheWholeLimitIsFreeAgain) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Rates, WindowTiming, testing::ValuesIn(kRateCases), RateName);
+INSTANTIATE_TEST_SUITE_P(Rates, WindowTiming, testing::ValuesIn(kRateCases),
+                         testing_support::CaseName());
 
 TEST(WindowVerbose, AnAllowedCallReportsTheLimitTheWindowAndWhenAllIsFree) {
   FakeWindow key(10, 60'000, kHourMs + 15'000);
@@ -321,10 +316,6 @@ void PrintTo(const TrafficCase& c, std::ostream* os) {
   *os << c.name;
 }
 
-std::string TrafficName(const testing::TestParamInfo<TrafficCase>& info) {
-  return info.param.name;
-}
-
 const TrafficCase kTrafficCases[] = {
     {"SteadyTrafficAboveTheLimit", 10, 1'000, 60, 1, 0},
     {"SparseTraffic", 10, 1'000, 400, 1, 0},
@@ -362,7 +353,8 @@ TEST_P(WindowErrorBound, RandomTrafficNeverExceedsTheStatedBoundInAnyRealWindow)
   EXPECT_LE(MaxInAnyWindow(by_fixed, 1), c.limit);
 }
 
-INSTANTIATE_TEST_SUITE_P(Traffic, WindowErrorBound, testing::ValuesIn(kTrafficCases), TrafficName);
+INSTANTIATE_TEST_SUITE_P(Traffic, WindowErrorBound, testing::ValuesIn(kTrafficCases),
+                         testing_support::CaseName());
 
 struct BoundCase {
   const char* name;
@@ -372,10 +364,6 @@ struct BoundCase {
 
 void PrintTo(const BoundCase& c, std::ostream* os) {
   *os << c.name;
-}
-
-std::string BoundName(const testing::TestParamInfo<BoundCase>& info) {
-  return info.param.name;
 }
 
 const BoundCase kBoundCases[] = {
@@ -405,7 +393,8 @@ TEST_P(WindowWorstCase, TheWholeLimitAtTheLastMillisecondThenTheMostAllowedReach
   EXPECT_EQ(MaxInAnyWindow(admitted, window), StatedBound(c.limit, window));
 }
 
-INSTANTIATE_TEST_SUITE_P(Limits, WindowWorstCase, testing::ValuesIn(kBoundCases), BoundName);
+INSTANTIATE_TEST_SUITE_P(Limits, WindowWorstCase, testing::ValuesIn(kBoundCases),
+                         testing_support::CaseName());
 
 class WindowEvenTraffic : public testing::TestWithParam<int64_t> {};
 
@@ -525,10 +514,6 @@ void PrintTo(const TextCase& c, std::ostream* os) {
   *os << c.name;
 }
 
-std::string TextName(const testing::TestParamInfo<TextCase>& info) {
-  return info.param.name;
-}
-
 const TextCase kTextCases[] = {
     {"ThreeNumbers", "1700002800000:3:5", WindowState{1'700'002'800'000, 3, 5}},
     {"Zeros", "0:0:0", WindowState{0, 0, 0}},
@@ -564,7 +549,8 @@ TEST_P(WindowText, ReadsAsTheStateOrIsInvalid) {
   EXPECT_EQ(again->current, state->current);
 }
 
-INSTANTIATE_TEST_SUITE_P(Texts, WindowText, testing::ValuesIn(kTextCases), TextName);
+INSTANTIATE_TEST_SUITE_P(Texts, WindowText, testing::ValuesIn(kTextCases),
+                         testing_support::CaseName());
 
 TEST(WindowText, TheLongestStateFitsItsBuffer) {
   char buffer[kWindowStateTextCapacity];
@@ -586,10 +572,6 @@ struct ArgsCase {
 
 void PrintTo(const ArgsCase& c, std::ostream* os) {
   *os << c.name;
-}
-
-std::string ArgsName(const testing::TestParamInfo<ArgsCase>& info) {
-  return info.param.name;
 }
 
 const ArgsCase kArgsCases[] = {
@@ -630,7 +612,8 @@ TEST_P(WindowArguments, ParseToTheExpectedErrorOrLimits) {
   EXPECT_EQ(args.limits.window_ms, 1'000 * std::stoll(std::string(c.args[1])));
 }
 
-INSTANTIATE_TEST_SUITE_P(Args, WindowArguments, testing::ValuesIn(kArgsCases), ArgsName);
+INSTANTIATE_TEST_SUITE_P(Args, WindowArguments, testing::ValuesIn(kArgsCases),
+                         testing_support::CaseName());
 
 TEST(WindowArguments, ErrorRepliesNameTheArgument) {
   EXPECT_EQ(ErrorReply(Error::kLimit), "ERR limit must be positive");
