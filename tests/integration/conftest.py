@@ -45,6 +45,15 @@ def r(shared_server):
 
 
 @pytest.fixture
+def raw_command(shared_server):
+    """A client that leaves COMMAND replies as the server sent them (redis-py 4 reshapes them)."""
+    client = shared_server.client()
+    client.set_response_callback("COMMAND", lambda response, **options: response)
+    yield client
+    client.close()
+
+
+@pytest.fixture
 def make_server(server_binary):
     """Starts servers for one test and stops every one of them afterwards."""
     with each_started(lambda **kwargs: Server(kwargs.pop("binary", server_binary), **kwargs), Server.start,

@@ -219,14 +219,6 @@ def test_an_error_in_the_second_bucket_writes_nothing_anywhere(shared_server, pr
     assert raw.ping()
 
 
-@pytest.fixture
-def raw_command(shared_server):
-    client = shared_server.client()
-    client.set_response_callback("COMMAND", lambda response, **options: response)
-    yield client
-    client.close()
-
-
 @pytest.mark.parametrize(
     "args,keys",
     [

@@ -57,17 +57,8 @@ def test_twenty_concurrent_clients_get_exactly_capacity(shared_server):
     assert sum(granted) == capacity
 
 
-@pytest.fixture
-def raw(shared_server):
-    """A client that leaves COMMAND replies as the server sent them."""
-    client = shared_server.client()
-    client.set_response_callback("COMMAND", lambda response, **options: response)
-    yield client
-    client.close()
-
-
-def test_command_info_declares_flags_and_key_positions(raw):
-    info = raw.execute_command("COMMAND", "INFO", "SHIELD.absorb")
+def test_command_info_declares_flags_and_key_positions(raw_command):
+    info = raw_command.execute_command("COMMAND", "INFO", "SHIELD.absorb")
     name, arity, flags, first, last, step = info[0][:6]
     assert name.lower() == "shield.absorb"
     assert arity == -4
@@ -98,9 +89,9 @@ def test_acl_user_without_read_rights_cannot_absorb(shared_server):
         assert both.execute_command("SHIELD.absorb", "acl:bucket", 10, 60) == 9
 
 
-def test_command_getkeys_finds_the_key(raw):
-    assert raw.execute_command("COMMAND", "GETKEYS", "SHIELD.absorb", "user:1", "10", "60") == ["user:1"]
-    assert raw.execute_command("COMMAND", "GETKEYS", "SHIELD.absorb", "user:2", "10", "60", "3") == ["user:2"]
+def test_command_getkeys_finds_the_key(raw_command):
+    assert raw_command.execute_command("COMMAND", "GETKEYS", "SHIELD.absorb", "user:1", "10", "60") == ["user:1"]
+    assert raw_command.execute_command("COMMAND", "GETKEYS", "SHIELD.absorb", "user:2", "10", "60", "3") == ["user:2"]
 
 
 def test_refused_under_oom(make_server):
