@@ -28,7 +28,7 @@ import time
 
 import pytest
 from redis.crc import key_slot
-from shield_cluster import AbsorbLoad, _count
+from shield_cluster import AbsorbLoad, cluster_redirects
 from shield_servers import bucket_states, find_server, wait_until
 
 KIND = os.environ.get("SHIELD_CLUSTER_SERVER", "redis7")
@@ -152,14 +152,7 @@ MIGRATIONS = {"valkey": ValkeyMigration, "redis": RedisMigration}
 
 def redirects(nodes):
     """MOVED, ASK and TRYAGAIN replies the nodes have sent so far (INFO errorstats)."""
-    totals = [0, 0, 0]
-    for node in nodes:
-        if node.alive:
-            with node.client() as c:
-                stats = c.info("errorstats")
-            for i, name in enumerate(("MOVED", "ASK", "TRYAGAIN")):
-                totals[i] += _count(stats.get(f"errorstat_{name}"))
-    return tuple(totals)
+    return cluster_redirects(nodes, ("MOVED", "ASK", "TRYAGAIN"))
 
 
 def tags_in_slots(low, high):

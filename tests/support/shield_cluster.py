@@ -263,17 +263,18 @@ def wait_for_promotion(cluster, node, timeout=60.0):
     return time.monotonic() - started
 
 
-def cluster_redirects(nodes):
-    """MOVED and ASK replies the given nodes have sent (INFO errorstats), as (moved, ask)."""
-    moved = ask = 0
+def cluster_redirects(nodes, kinds=("MOVED", "ASK")):
+    """The replies of each of `kinds` that the given nodes have sent so far (INFO errorstats), as a
+    tuple in that order: (moved, ask) by default."""
+    totals = [0] * len(kinds)
     for node in nodes:
         if not node.alive:
             continue
         with node.client() as c:
             stats = c.info("errorstats")
-        moved += _count(stats.get("errorstat_MOVED"))
-        ask += _count(stats.get("errorstat_ASK"))
-    return moved, ask
+        for i, kind in enumerate(kinds):
+            totals[i] += _count(stats.get(f"errorstat_{kind}"))
+    return tuple(totals)
 
 
 def _count(stat):
